@@ -1,0 +1,216 @@
+"""In-memory views of a home's data that every later stage reads.
+
+:class:`Catalog` holds the four record kinds as Arrow tables with canonical columns (see
+:mod:`roost.data.schema`); :class:`Interactions` is the user-item matrix view that
+collaborative methods, splits and metrics work on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import scipy.sparse as sp
+
+ITEMS_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("title", pa.string()),
+        ("text", pa.string()),
+        ("tags", pa.list_(pa.string())),
+        ("category", pa.string()),
+        ("author", pa.string()),
+        ("created_at", pa.int64()),
+        ("fields", pa.string()),
+    ]
+)
+USERS_SCHEMA = pa.schema([("id", pa.string()), ("name", pa.string()), ("fields", pa.string())])
+EVENTS_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("item_id", pa.string()),
+        ("kind", pa.string()),
+        ("value", pa.float64()),
+        ("ts", pa.int64()),
+        ("event_id", pa.string()),
+    ]
+)
+FOLLOWS_SCHEMA = pa.schema([("follower", pa.string()), ("followee", pa.string()), ("ts", pa.int64())])
+SCHEMAS: dict[str, pa.Schema] = {
+    "items": ITEMS_SCHEMA,
+    "users": USERS_SCHEMA,
+    "events": EVENTS_SCHEMA,
+    "follows": FOLLOWS_SCHEMA,
+}
+
+
+def empty_table(kind: str) -> pa.Table:
+    return SCHEMAS[kind].empty_table()
+
+
+def table_fingerprint(*tables: pa.Table) -> str:
+    """A stable sha256 over the content of Arrow tables (order-sensitive), 16 hex chars."""
+    h = hashlib.sha256()
+    for t in tables:
+        h.update(str(t.schema).encode())
+        h.update(str(t.num_rows).encode())
+        for col in t.columns:
+            for chunk in col.chunks:
+                for buf in chunk.buffers():
+                    if buf is not None:
+                        h.update(memoryview(buf))
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Items, users, events and follows as Arrow tables with the canonical schemas.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> c = Catalog.from_pydict(items={"id": ["a", "b"], "title": ["A", "B"]},
+    ...                         events={"user_id": ["u"], "item_id": ["a"], "kind": ["like"],
+    ...                                 "value": [1.0], "ts": [0]})
+    >>> c.interactions().to_csr().shape
+    (1, 2)
+    """
+
+    items: pa.Table = field(default_factory=lambda: empty_table("items"))
+    users: pa.Table = field(default_factory=lambda: empty_table("users"))
+    events: pa.Table = field(default_factory=lambda: empty_table("events"))
+    follows: pa.Table = field(default_factory=lambda: empty_table("follows"))
+
+    @classmethod
+    def from_pydict(cls, **tables: dict) -> Catalog:
+        """Build from plain dicts of columns; missing columns are null."""
+        out = {}
+        for kind, cols in tables.items():
+            schema = SCHEMAS[kind]
+            n = len(next(iter(cols.values()))) if cols else 0
+            arrays = [
+                pa.array(cols[f.name], type=f.type) if f.name in cols else pa.nulls(n, f.type)
+                for f in schema
+            ]
+            out[kind] = pa.Table.from_arrays(arrays, schema=schema)
+        return cls(**out)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        return table_fingerprint(self.items, self.events, self.follows)
+
+    @cached_property
+    def item_ids(self) -> np.ndarray:
+        return np.asarray(self.items.column("id").to_pylist(), dtype=object)
+
+    def item_texts(self, fields: tuple[str, ...] = ("title", "text", "tags")) -> list[str]:
+        """One string per item (catalog order) joining the chosen text fields."""
+        parts = []
+        for f in fields:
+            col = self.items.column(f)
+            if f == "tags":
+                col = pc.binary_join(pc.fill_null(col, pa.scalar([], pa.list_(pa.string()))), " ")
+            parts.append(pc.fill_null(col, ""))
+        if not parts:
+            return [""] * self.items.num_rows
+        joined = pc.binary_join_element_wise(*parts, " ")
+        return [s.strip() for s in joined.to_pylist()]
+
+    def interactions(
+        self, kinds: tuple[str, ...] | None = None, min_value: float | None = None
+    ) -> Interactions:
+        """The events as a user-item view over every catalog item (catalog order)."""
+        ev = self.events
+        if kinds is not None:
+            ev = ev.filter(pc.is_in(ev.column("kind"), pa.array(list(kinds), pa.string())))
+        if min_value is not None:
+            ev = ev.filter(pc.greater_equal(pc.fill_null(ev.column("value"), 1.0), min_value))
+        return Interactions.from_arrays(
+            ev.column("user_id").to_numpy(zero_copy_only=False),
+            ev.column("item_id").to_numpy(zero_copy_only=False),
+            values=pc.fill_null(ev.column("value"), 1.0).to_numpy(),
+            ts=ev.column("ts").to_numpy(),
+            item_ids=self.item_ids,
+        )
+
+
+@dataclass(frozen=True)
+class Interactions:
+    """Events as row indices into ``user_ids`` and ``item_ids``, with values and times.
+
+    ``user_ids`` and ``item_ids`` are the id maps (index -> external id); the rest are
+    aligned per-event arrays. Row numbers never leave this object: use the id maps.
+    """
+
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    users: np.ndarray  # int32 index into user_ids
+    items: np.ndarray  # int32 index into item_ids
+    values: np.ndarray  # float32
+    ts: np.ndarray  # int64 epoch seconds
+
+    @classmethod
+    def from_arrays(cls, users, items, values=None, ts=None, item_ids=None) -> Interactions:
+        """Build from aligned per-event external user and item ids.
+
+        ``item_ids`` fixes the item universe and its order (the catalog's, so that items with
+        no events still get a column); events naming items outside it are dropped. Without it
+        the universe is the sorted distinct items of the events.
+        """
+        u = np.asarray(users, dtype=object)
+        i = np.asarray(items, dtype=object)
+        n = len(u)
+        vals = np.ones(n, np.float32) if values is None else np.asarray(values, np.float32)
+        times = np.zeros(n, np.int64) if ts is None else np.asarray(ts, np.int64)
+        if item_ids is None:
+            universe, item_idx = np.unique(i.astype(str), return_inverse=True)
+            universe = universe.astype(object)
+        else:
+            universe = np.asarray(item_ids, dtype=object)
+            lookup = {k: j for j, k in enumerate(universe)}
+            item_idx = np.fromiter((lookup.get(x, -1) for x in i), np.int64, count=n)
+            keep = item_idx >= 0
+            u, item_idx, vals, times = u[keep], item_idx[keep], vals[keep], times[keep]
+        user_universe, user_idx = np.unique(u.astype(str), return_inverse=True)
+        return cls(
+            user_ids=user_universe.astype(object),
+            item_ids=universe,
+            users=user_idx.astype(np.int32).reshape(-1),
+            items=np.asarray(item_idx, np.int32).reshape(-1),
+            values=vals,
+            ts=times,
+        )
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.user_ids), len(self.item_ids))
+
+    def subset(self, mask: np.ndarray) -> Interactions:
+        """The events where ``mask`` holds, keeping both id maps (so matrices stay aligned)."""
+        return Interactions(
+            self.user_ids, self.item_ids, self.users[mask], self.items[mask],
+            self.values[mask], self.ts[mask],
+        )
+
+    def to_csr(self, binary: bool = True) -> sp.csr_matrix:
+        """users x items sparse matrix; duplicates summed (or 1.0 when ``binary``)."""
+        data = np.ones(len(self), np.float32) if binary else self.values
+        m = sp.csr_matrix((data, (self.users, self.items)), shape=self.shape, dtype=np.float32)
+        m.sum_duplicates()
+        if binary:
+            m.data[:] = 1.0
+        return m
+
+    def sequences(self) -> list[np.ndarray]:
+        """Per user (index order), the item indices in time order (stable for ties)."""
+        order = np.lexsort((self.ts, self.users))
+        users, items = self.users[order], self.items[order]
+        bounds = np.searchsorted(users, np.arange(len(self.user_ids) + 1))
+        return [items[bounds[j] : bounds[j + 1]] for j in range(len(self.user_ids))]

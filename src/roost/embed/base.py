@@ -1,0 +1,161 @@
+"""The Embedder contract that every method of the ladder implements.
+
+scikit-learn style: ``__init__`` only stores its keyword arguments (all visible in the
+signature), ``fit(catalog)`` learns and returns ``self``, learned state ends in ``_``.
+Persistence never pickles: a fitted embedder is a folder with ``embedder.json`` (method,
+params, JSON state) and ``arrays.npz`` (numeric and unicode arrays, loaded with
+``allow_pickle=False``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+from roost.data.frames import Catalog
+from roost.types import EmbeddingSet, NotFittedError, RoostError
+
+FORMAT_VERSION = 1
+
+
+class Embedder(ABC):
+    """Base class: fit on a :class:`~roost.data.frames.Catalog`, give float32 vectors.
+
+    Subclasses set ``name`` (the registry key), ``metric`` (the similarity their space is
+    meant for), ``supports_new_items`` (``transform`` accepts items unseen in ``fit``) and
+    ``learns_users`` (``user_embedding_set`` is available), and implement ``fit``,
+    ``transform``, ``_get_state`` and ``_set_state``.
+    """
+
+    name: ClassVar[str] = ""
+    metric: ClassVar[str] = "cosine"
+    supports_new_items: ClassVar[bool] = False
+    learns_users: ClassVar[bool] = False
+
+    # --- hyperparameters (scikit-learn's get_params convention) -----------------------
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [
+            p.name
+            for p in sig.parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        ]
+
+    def get_params(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self._param_names()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # --- the contract -------------------------------------------------------------------
+    @abstractmethod
+    def fit(self, catalog: Catalog) -> Self:
+        """Learn from the catalog (items and/or events); returns ``self``."""
+
+    @abstractmethod
+    def transform(self, catalog: Catalog) -> np.ndarray:
+        """float32 vectors, one row per item of ``catalog.items`` in its order.
+
+        Methods that cannot embed unseen items raise :class:`~roost.types.UnknownIdError`
+        naming the first unknown id.
+        """
+
+    @property
+    @abstractmethod
+    def dim(self) -> int:
+        """Vector dimension (available once fitted)."""
+
+    def fit_transform(self, catalog: Catalog) -> np.ndarray:
+        return self.fit(catalog).transform(catalog)
+
+    def embedding_set(self, catalog: Catalog) -> EmbeddingSet:
+        """The fitted method's item vectors for ``catalog`` as an :class:`EmbeddingSet`."""
+        self._check_fitted()
+        vectors = np.ascontiguousarray(self.transform(catalog), dtype=np.float32)
+        return EmbeddingSet(
+            ids=catalog.item_ids,
+            vectors=vectors,
+            method=self.name,
+            params=_jsonable(self.get_params()),
+            fingerprint=catalog.fingerprint,
+            metric=self.metric,
+            kind="item",
+            normalized=bool(np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4))
+            if len(vectors)
+            else False,
+        )
+
+    def user_embedding_set(self, catalog: Catalog) -> EmbeddingSet:
+        """User vectors learned by the method (only where ``learns_users``)."""
+        raise RoostError(f"method {self.name!r} does not learn user vectors")
+
+    # --- persistence --------------------------------------------------------------------
+    @abstractmethod
+    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Learned state as (JSON-able dict, dict of non-object numpy arrays)."""
+
+    @abstractmethod
+    def _set_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Inverse of :meth:`_get_state`."""
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted embedder to the folder ``path`` (created); returns it."""
+        self._check_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        meta, arrays = self._get_state()
+        for k, a in arrays.items():
+            if np.asarray(a).dtype == object:
+                raise TypeError(f"state array {k!r} has dtype object; store str arrays as 'U'")
+        np.savez(path / "arrays.npz", **arrays)
+        doc = {
+            "format": FORMAT_VERSION,
+            "method": self.name,
+            "params": _jsonable(self.get_params()),
+            "state": meta,
+        }
+        (path / "embedder.json").write_text(json.dumps(doc, indent=1, sort_keys=True))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Embedder:
+        """Read an embedder written by :meth:`save` (any registered method)."""
+        from roost.embed import get
+
+        path = Path(path)
+        try:
+            doc = json.loads((path / "embedder.json").read_text())
+        except (OSError, ValueError) as e:
+            raise RoostError(f"{path / 'embedder.json'}: cannot read saved embedder: {e}") from e
+        klass = get(doc.get("method", "")) if cls is Embedder else cls
+        obj = klass(**doc["params"])
+        with np.load(path / "arrays.npz", allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        obj._set_state(doc["state"], arrays)
+        return obj
+
+    # --- helpers ------------------------------------------------------------------------
+    def _is_fitted(self) -> bool:
+        return any(k.endswith("_") and not k.startswith("_") for k in vars(self))
+
+    def _check_fitted(self) -> None:
+        if not self._is_fitted():
+            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit(catalog) first")
+
+
+def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in params.items():
+        if isinstance(v, tuple):
+            v = list(v)
+        if isinstance(v, np.generic):
+            v = v.item()
+        out[k] = v
+    return out
