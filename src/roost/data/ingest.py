@@ -25,6 +25,7 @@ from roost.data.readers import RawBatch, read_batches
 from roost.data.schema import KINDS, RecordKind
 from roost.data.validate import coerce_table, plan_columns
 from roost.store.base import CatalogStore
+from roost.types import EVENT_KINDS
 
 OnError = Literal["fail", "skip"]
 # In fail mode, stop reading after this many bad rows: the file needs fixing anyway.
@@ -132,6 +133,8 @@ def _ingest(
     if on_error not in ("fail", "skip"):
         raise IngestError(source, message=f"on_error must be 'fail' or 'skip', not {on_error!r}")
     kind = KINDS[kind_name]
+    if event_kind is not None and event_kind not in EVENT_KINDS:
+        raise IngestError(source, message=f"--kind {event_kind!r}: expected one of {', '.join(EVENT_KINDS)}")
     rename = {v: k for k, v in (mapping or {}).items()}
     _check_mapping(kind, mapping or {}, source)
     constants = {"kind": event_kind} if event_kind and kind_name == "events" else {}

@@ -86,15 +86,27 @@ def _read_csv(path: Path, delimiter: str = ",") -> Iterator[RawBatch]:
         raise IngestError(str(path), message=f"line 1: header repeats column {dup[0]!r}")
 
     parse_errors: list[RowError] = []
+    line_of = _CsvLines(path, delimiter, len(names))
+    n_invalid = 0
 
     def on_invalid(row) -> str:
-        where = f"line {row.number}" if row.number is not None else "a row"
+        nonlocal n_invalid
+        where = f"line {row.number}" if row.number is not None else line_of.invalid(n_invalid)
+        n_invalid += 1
         parse_errors.append(
             RowError(where, None, f"expected {row.expected_columns} columns, got {row.actual_columns}")
         )
         return "skip"
 
-    line_of = _CsvLines(path, delimiter, len(names))
+    try:
+        yield from _csv_batches(path, names, delimiter, on_invalid, parse_errors, line_of)
+    except pa.ArrowInvalid as e:
+        raise IngestError(str(path), [_diagnose_csv(path, delimiter, len(names), e)]) from None
+    if parse_errors:
+        yield RawBatch(pa.table({n: pa.array([], pa.string()) for n in names}), line_of, parse_errors)
+
+
+def _csv_batches(path, names, delimiter, on_invalid, parse_errors, line_of) -> Iterator[RawBatch]:
     reader = pacsv.open_csv(
         path,
         read_options=pacsv.ReadOptions(block_size=1 << 23, column_names=names, skip_rows=1),
@@ -108,21 +120,15 @@ def _read_csv(path: Path, delimiter: str = ",") -> Iterator[RawBatch]:
         ),
     )
     offset = 0
-    try:
-        for batch in reader:
-            n = batch.num_rows
-            yield RawBatch(
-                pa.Table.from_batches([batch]),
-                locate=lambda i, o=offset: line_of(o + i),
-                parse_errors=parse_errors[:],
-                nbytes=batch.nbytes,
-            )
-            parse_errors.clear()
-            offset += n
-    except pa.ArrowInvalid as e:
-        raise IngestError(str(path), [_diagnose_csv(path, delimiter, len(names), e)]) from None
-    if parse_errors:
-        yield RawBatch(pa.table({n: pa.array([], pa.string()) for n in names}), line_of, parse_errors)
+    for batch in reader:
+        yield RawBatch(
+            pa.Table.from_batches([batch]),
+            locate=lambda i, o=offset: line_of(o + i),
+            parse_errors=parse_errors[:],
+            nbytes=batch.nbytes,
+        )
+        parse_errors.clear()
+        offset += batch.num_rows
 
 
 class _CsvLines:
@@ -136,8 +142,11 @@ class _CsvLines:
         self.path, self.delimiter, self.ncols = path, delimiter, ncols
 
     @cache  # noqa: B019 - one instance per file read; freed with it
-    def _starts(self) -> list[int]:
+    def _scan(self) -> tuple[list[int], list[int]]:
+        """(start line of each good record, start line of each refused record)."""
+        csv.field_size_limit(2**31 - 1)  # a huge field is validation's to refuse, not ours
         starts: list[int] = []
+        invalid: list[int] = []
         with open(self.path, encoding="utf-8-sig", errors="replace", newline="") as f:
             reader = csv.reader(f, delimiter=self.delimiter)
             next(reader, None)
@@ -147,13 +156,18 @@ class _CsvLines:
                 if not rec or (len(rec) == 1 and not rec[0].strip() and self.ncols > 1):
                     continue  # Arrow skips empty lines
                 if len(rec) != self.ncols:
-                    continue  # refused by the parser, reported on its own
+                    invalid.append(start)  # refused by the parser, reported on its own
+                    continue
                 starts.append(start)
-        return starts
+        return starts, invalid
 
     def __call__(self, row: int) -> str:
-        starts = self._starts()
+        starts = self._scan()[0]
         return f"line {starts[row]}" if row < len(starts) else f"data row {row + 1}"
+
+    def invalid(self, k: int) -> str:
+        bad = self._scan()[1]
+        return f"line {bad[k]}" if k < len(bad) else "a row"
 
 
 def _diagnose_csv(path: Path, delimiter: str, ncols: int, err: Exception) -> RowError:

@@ -1,0 +1,61 @@
+"""The ``roost`` command: thin over the library (parse, call, print).
+
+A user error (:class:`~roost.types.RoostError`) exits 1 with one clear line on stderr and
+no traceback; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from roost.cli import data, demo
+from roost.cli.common import state
+from roost.settings import resolve
+from roost.types import RoostError
+
+app = typer.Typer(
+    name="roost",
+    help="Roost: an embeddings engine for recommendation and semantic search.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    home: str = typer.Option(
+        None, "--home", help="Roost home directory [env ROOST_HOME; default ./.roost]", show_default=False
+    ),
+) -> None:
+    state.home = resolve("home", home)
+
+
+data.register(app)
+demo.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: runs the app and turns Roost errors into one line on stderr."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except RoostError as e:
+        click.secho(f"error: {e}", fg="red", err=True)
+        return 1
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 1
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

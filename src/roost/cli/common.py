@@ -1,0 +1,52 @@
+"""What every command shares: the home, JSON or table output, progress."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from roost.settings import resolve
+from roost.store import Home, open_store
+from roost.store.base import CatalogStore
+
+
+@dataclass
+class State:
+    home: str = "./.roost"
+
+
+state = State()
+console = Console()
+JSON = typer.Option(False, "--json", help="print the result as JSON")
+
+
+def home() -> Home:
+    return Home.at(state.home)
+
+
+def store(create: bool = False) -> CatalogStore:
+    return open_store(home(), create=create)
+
+
+def progress() -> bool:
+    mode = resolve("progress")
+    return mode == "on" or (mode == "auto" and sys.stderr.isatty())
+
+
+def emit_json(obj: Any) -> None:
+    typer.echo(json.dumps(obj, indent=2, default=str))
+
+
+def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    t = Table(title=title)
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*("" if v is None else str(v) for v in r))
+    console.print(t)

@@ -1,0 +1,139 @@
+"""Data commands: init, ingest, load, stats, datasets."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import typer
+
+from roost.cli.common import JSON, emit_json, home, progress, store, table
+from roost.data import datasets
+from roost.data.ingest import ingest_file
+from roost.types import RoostError
+
+
+class Kind(str, Enum):
+    items = "items"
+    users = "users"
+    events = "events"
+    follows = "follows"
+
+
+class OnError(str, Enum):
+    fail = "fail"
+    skip = "skip"
+
+
+def parse_map(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for p in pairs:
+        target, sep, source = p.partition("=")
+        if not sep or not target.strip() or not source.strip():
+            raise RoostError(f"--map {p!r}: expected ROOST_COLUMN=FILE_COLUMN, e.g. item_id=movieId")
+        out[target.strip()] = source.strip()
+    return out
+
+
+def init(json_out: bool = JSON) -> None:
+    """Create the Roost home (SQLite catalog, folders); harmless if it exists."""
+    s = store(create=True)
+    info = {"home": str(home().path), "schema_version": s.schema_version, **s.counts()}
+    s.close()
+    if json_out:
+        emit_json(info)
+    else:
+        typer.echo(f"Roost home ready at {info['home']} (schema {info['schema_version']})")
+
+
+def ingest(
+    kind: Kind = typer.Argument(..., help="what the file holds"),
+    file: str = typer.Argument(..., help="CSV, TSV, JSONL or Parquet file"),
+    format: str = typer.Option(None, "--format", help="csv|tsv|jsonl|parquet (default: from the suffix)"),
+    map_: list[str] = typer.Option([], "--map", help="ROOST_COLUMN=FILE_COLUMN, repeatable"),
+    event_kind: str = typer.Option(None, "--kind", help="event kind for every row when the file has no 'kind' column"),
+    on_error: OnError = typer.Option(OnError.fail, "--on-error", help="fail: store nothing if any row is bad; skip: store good rows, reject bad ones"),
+    rejects: str = typer.Option(None, "--rejects", help="where skipped rows go (default: <home>/rejects/<file>.rejects.jsonl)"),
+    tag_sep: str = typer.Option("|", "--tag-sep", help="separator of tags in a text column"),
+    json_out: bool = JSON,
+) -> None:
+    """Ingest a file of items, users, events or follows (one transaction)."""
+    from pathlib import Path
+
+    s = store(create=True)
+    try:
+        rejects_path = rejects or str(home().rejects_dir / f"{Path(file).name}.rejects.jsonl")
+        report = ingest_file(
+            s, kind.value, file, format=format, mapping=parse_map(map_), event_kind=event_kind,
+            on_error=on_error.value, rejects_path=rejects_path, tag_sep=tag_sep, progress=progress(),
+        )
+    finally:
+        s.close()
+    if json_out:
+        emit_json(report.to_dict())
+        return
+    typer.echo(
+        f"{report.kind}: {report.rows} rows read, {report.stored} new, {report.unchanged} already stored"
+        + (f", {report.rejected} rejected -> {report.rejects_path}" if report.rejected else "")
+        + f" ({report.seconds:.2f}s)"
+    )
+
+
+def load(
+    name: str = typer.Argument(..., help="dataset name (see `roost datasets`)"),
+    path: str = typer.Option(None, "--path", help="folder with the dataset's files (needed unless bundled)"),
+    json_out: bool = JSON,
+) -> None:
+    """Ingest a named dataset (the bundled demo catalog, or one from --path)."""
+    if name == "folder":
+        if not path:
+            raise RoostError("dataset 'folder' needs --path")
+        s = store(create=True)
+        try:
+            reports = datasets.ingest_folder(s, path, progress=progress())
+        finally:
+            s.close()
+    else:
+        ds = datasets.load(name, path)
+        s = store(create=True)
+        try:
+            reports = ds.ingest(s, progress=progress())
+        finally:
+            s.close()
+    if json_out:
+        emit_json([r.to_dict() for r in reports])
+    else:
+        for r in reports:
+            typer.echo(f"{r.kind}: {r.rows} rows, {r.stored} new ({r.seconds:.2f}s)")
+
+
+def stats(json_out: bool = JSON) -> None:
+    """Counts of items, users, events and follows, and a user to try."""
+    s = store()
+    try:
+        info = {**s.counts(), "sample_user": s.sample_user(), "home": str(home().path)}
+    finally:
+        s.close()
+    if json_out:
+        emit_json(info)
+    else:
+        table("Roost home", ["what", "count"], [[k, v] for k, v in info.items()])
+
+
+def list_datasets(json_out: bool = JSON) -> None:
+    """Datasets Roost can load by name."""
+    rows = [
+        {"name": c.name, "bundled": c.bundled, "licence": c.licence, "description": c.description}
+        for c in datasets.REGISTRY.values()
+    ]
+    if json_out:
+        emit_json(rows)
+    else:
+        table("Datasets", ["name", "bundled", "licence", "description"], [list(r.values()) for r in rows])
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(init)
+    app.command()(ingest)
+    app.command()(load)
+    app.command()(stats)
+    app.command("datasets")(list_datasets)

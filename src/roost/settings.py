@@ -1,0 +1,43 @@
+"""Settings for the CLI and the service: one registry, each with a default and a help line.
+
+Values come from (first wins) an explicit argument, the environment, the default. Only the
+edges (CLI, service factory) call :func:`resolve`; the library takes plain arguments.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    env: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+
+
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        Setting("home", "ROOST_HOME", "./.roost", "the Roost home directory (catalog, versions, indexes)"),
+        Setting("host", "ROOST_HOST", "127.0.0.1", "address the service binds; 0.0.0.0 needs API keys"),
+        Setting("port", "ROOST_PORT", 8000, "port the service listens on", int),
+        Setting("progress", "ROOST_PROGRESS", "auto", "progress bars: auto (when a terminal), on, off"),
+    )
+}
+
+
+def resolve(name: str, value: Any = None, environ: dict[str, str] | None = None) -> Any:
+    """The value of setting ``name``: ``value`` if given, else the environment, else the default."""
+    s = SETTINGS[name]
+    if value is not None:
+        return value
+    env = os.environ if environ is None else environ
+    if s.env in env and env[s.env] != "":
+        return s.parse(env[s.env])
+    return s.default
