@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from roost.cli import data, demo
@@ -41,18 +40,12 @@ demo.register(app)
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the app and turns Roost errors into one line on stderr."""
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, standalone_mode=True)  # usage errors: message + SystemExit(2)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except RoostError as e:
-        click.secho(f"error: {e}", fg="red", err=True)
+        typer.secho(f"error: {e}", fg="red", err=True)
         return 1
-    except click.exceptions.Exit as e:
-        return e.exit_code
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        return 1
-    except click.ClickException as e:
-        e.show()
-        return e.exit_code
     return 0
 
 

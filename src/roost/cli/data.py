@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 import typer
 
@@ -12,14 +12,14 @@ from roost.data.ingest import ingest_file
 from roost.types import RoostError
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     items = "items"
     users = "users"
     events = "events"
     follows = "follows"
 
 
-class OnError(str, Enum):
+class OnError(StrEnum):
     fail = "fail"
     skip = "skip"
 
