@@ -1,0 +1,187 @@
+"""What the recommender knows about the catalog at request time, in arrays.
+
+Built once from a :class:`~roost.data.frames.Catalog`; live events and new items are
+folded in without a rebuild (``add_event``, ``add_item``), so the next request sees them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import orjson
+import pyarrow.compute as pc
+
+from roost.data.frames import Catalog
+from roost.types import UnknownIdError
+
+DAY = 86_400
+# Event kinds that say "I want more like this"; views and clicks are weaker signals.
+POSITIVE_KINDS = frozenset({"like", "share", "purchase", "rating", "click"})
+KIND_WEIGHT = {"view": 0.5, "click": 1.0, "like": 2.0, "share": 3.0, "purchase": 3.0, "rating": 1.0}
+
+
+@dataclass
+class UserHistory:
+    items: list[int] = field(default_factory=list)
+    ts: list[int] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+
+    def recent(self, n: int) -> list[int]:
+        order = np.argsort(self.ts, kind="stable")[::-1]
+        seen: dict[int, None] = {}
+        for j in order:
+            seen.setdefault(self.items[j], None)
+            if len(seen) >= n:
+                break
+        return list(seen)
+
+
+class RecContext:
+    """Item metadata, popularity, histories and follows, indexed by internal item rows.
+
+    Examples
+    --------
+    >>> c = Catalog.from_pydict(items={"id": ["a", "b"]},
+    ...     events={"user_id": ["u"], "item_id": ["a"], "kind": ["like"], "ts": [0]})
+    >>> ctx = RecContext.from_catalog(c)
+    >>> ctx.seen("u")
+    {0}
+    """
+
+    def __init__(self, *, half_life_days: float = 14.0, rating_threshold: float | None = None):
+        self.half_life_days = half_life_days
+        self.rating_threshold = rating_threshold
+        self._lock = threading.RLock()
+
+    @classmethod
+    def from_catalog(
+        cls, catalog: Catalog, *, half_life_days: float = 14.0, rating_threshold: float | None = None
+    ) -> RecContext:
+        self = cls(half_life_days=half_life_days, rating_threshold=rating_threshold)
+        items = catalog.items
+        self.item_ids = list(catalog.item_ids)
+        self.index = {k: i for i, k in enumerate(self.item_ids)}
+        self.titles = [t or k for t, k in zip(items.column("title").to_pylist(), self.item_ids, strict=True)]
+        self.categories = items.column("category").to_pylist()
+        self.tags = [t or [] for t in items.column("tags").to_pylist()]
+        self.authors = items.column("author").to_pylist()
+        created = items.column("created_at")
+        # float seconds, NaN where unknown (old catalogs have negative epoch times)
+        self.created = np.array(created.to_numpy(zero_copy_only=False), np.float64)
+        fields = [orjson.loads(f) if f else {} for f in items.column("fields").to_pylist()]
+        self.unsafe = np.array([bool(f.get("unsafe", False)) for f in fields], bool)
+        self.out_of_stock = np.array([f.get("in_stock", True) is False for f in fields], bool)
+        self.fields = fields
+        ev = catalog.events
+        ts = ev.column("ts").to_numpy()
+        known = [int(ts.max())] if len(ts) else []
+        if (~np.isnan(self.created)).any():
+            known.append(int(np.nanmax(self.created)))
+        self.now = max(known) if known else int(time.time())
+        self.popularity = np.zeros(len(self.item_ids), np.float64)
+        self.histories: dict[str, UserHistory] = defaultdict(UserHistory)
+        self.by_author: dict[str, list[int]] = defaultdict(list)
+        for i, a in enumerate(self.authors):
+            if a:
+                self.by_author[a].append(i)
+        values = pc.fill_null(ev.column("value"), 1.0).to_numpy()
+        for u, it, k, v, t in zip(
+            ev.column("user_id").to_pylist(), ev.column("item_id").to_pylist(),
+            ev.column("kind").to_pylist(), values, ts, strict=True,
+        ):
+            self._add(u, it, k, float(v), int(t))
+        self.follows: dict[str, set[str]] = defaultdict(set)
+        for a, b in zip(catalog.follows.column("follower").to_pylist(), catalog.follows.column("followee").to_pylist(), strict=True):
+            self.follows[a].add(b)
+        self.blocked_items: dict[str, set[int]] = defaultdict(set)
+        self.blocked_authors: dict[str, set[str]] = defaultdict(set)
+        return self
+
+    # --- live updates -----------------------------------------------------------------
+    def add_event(self, user: str, item: str, kind: str, value: float = 1.0, ts: int | None = None) -> None:
+        """Fold one event in: the item counts as seen and popular from the next request."""
+        with self._lock:
+            self._add(user, item, kind, value, int(time.time()) if ts is None else ts)
+
+    def add_item(self, item_id: str, *, title=None, category=None, tags=None, author=None, created_at=None, fields=None) -> int:
+        """Add (or refresh) an item; returns its row."""
+        with self._lock:
+            if item_id in self.index:
+                i = self.index[item_id]
+            else:
+                i = len(self.item_ids)
+                self.item_ids.append(item_id)
+                self.index[item_id] = i
+                self.titles.append(None)
+                self.categories.append(None)
+                self.tags.append([])
+                self.authors.append(None)
+                self.fields.append({})
+                self.created = np.append(self.created, np.nan)
+                self.popularity = np.append(self.popularity, 0.0)
+                self.unsafe = np.append(self.unsafe, False)
+                self.out_of_stock = np.append(self.out_of_stock, False)
+            f = fields or {}
+            self.titles[i] = title or item_id
+            self.categories[i] = category
+            self.tags[i] = list(tags or [])
+            self.authors[i] = author
+            self.fields[i] = f
+            self.created[i] = int(time.time()) if created_at is None else created_at
+            self.unsafe[i] = bool(f.get("unsafe", False))
+            self.out_of_stock[i] = f.get("in_stock", True) is False
+            if author:
+                self.by_author[author].append(i)
+            self.now = max(self.now, int(self.created[i]))
+            return i
+
+    def _add(self, user: str, item: str, kind: str, value: float, ts: int) -> None:
+        i = self.index.get(item)
+        if i is None:
+            return
+        w = KIND_WEIGHT.get(kind, 1.0)
+        if kind == "rating" and self.rating_threshold is not None and value < self.rating_threshold:
+            w = 0.0  # a low rating is seen, not liked
+        h = self.histories[user]
+        h.items.append(i)
+        h.ts.append(ts)
+        h.weights.append(w)
+        self.now = max(self.now, ts)
+        age_days = max(self.now - ts, 0) / DAY
+        self.popularity[i] += w * 0.5 ** (age_days / self.half_life_days)
+
+    # --- lookups ------------------------------------------------------------------------
+    def row(self, item_id: str) -> int:
+        try:
+            return self.index[item_id]
+        except KeyError:
+            raise UnknownIdError(f"unknown item {item_id!r}") from None
+
+    def seen(self, user: str) -> set[int]:
+        h = self.histories.get(user)
+        return set(h.items) if h else set()
+
+    def liked(self, user: str, n: int = 20) -> list[int]:
+        """The user's most recent positively weighted items, newest first."""
+        h = self.histories.get(user)
+        if not h:
+            return []
+        order = np.argsort(h.ts, kind="stable")[::-1]
+        out: dict[int, None] = {}
+        for j in order:
+            if h.weights[j] > 0:
+                out.setdefault(h.items[j], None)
+                if len(out) >= n:
+                    break
+        return list(out)
+
+    def age_days(self, rows: np.ndarray) -> np.ndarray:
+        created = self.created[rows]
+        return np.where(np.isnan(created), np.inf, (self.now - np.nan_to_num(created)) / DAY)
+
+    def __len__(self) -> int:
+        return len(self.item_ids)

@@ -1,0 +1,155 @@
+"""The staged recommender: sources (channels) -> hydrate -> filter -> score -> select.
+
+A composition, not a framework: a :class:`Pipeline` holds lists of channels and filters,
+one ranker and a selection rule, and runs them in order for one user, timing each stage
+and counting what each filter removed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from roost.recommend.base import Candidate, Channel, Filter, Ranker
+from roost.recommend.context import RecContext
+from roost.recommend.rankers import Blend, mmr
+
+STAGES = ("sources", "hydrate", "filter", "score", "select")
+
+
+@dataclass
+class Recommendation:
+    id: str
+    title: str
+    score: float
+    why: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Result:
+    user: str
+    items: list[Recommendation]
+    removed: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "user": self.user,
+            "items": [r.to_dict() for r in self.items],
+            "removed": self.removed,
+            "timings_ms": {k: round(v * 1000, 3) for k, v in self.timings.items()},
+        }
+
+
+class Pipeline:
+    """One surface's recommender.
+
+    Parameters
+    ----------
+    channels : the candidate sources; each contributes up to ``per_channel`` items.
+    filters : business rules, applied in order.
+    ranker : orders the survivors (default: :class:`~roost.recommend.rankers.Blend`).
+    diversity : MMR trade-off in [0, 1]; 1 keeps the ranker's order (needs ``mmr_vectors``).
+    mmr_vectors : a callable ``rows -> unit vectors`` for MMR, or None.
+    on_stage : a callable ``(stage, seconds)`` told after every stage (latency histograms).
+    """
+
+    def __init__(
+        self,
+        channels: list[Channel],
+        filters: list[Filter] = (),
+        ranker: Ranker | None = None,
+        per_channel: int = 100,
+        diversity: float = 1.0,
+        mmr_vectors=None,
+        on_stage=None,
+    ):
+        self.channels = list(channels)
+        self.filters = list(filters)
+        self.ranker = ranker or Blend()
+        self.per_channel = per_channel
+        self.diversity = diversity
+        self.mmr_vectors = mmr_vectors
+        self.on_stage = on_stage
+
+    def fit(self, ctx: RecContext) -> Pipeline:
+        for c in self.channels:
+            c.fit(ctx)
+        return self
+
+    def recommend(
+        self, ctx: RecContext, user: str, k: int = 10, filters: list[Filter] = ()
+    ) -> Result:
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings[stage] = now - clock
+            if self.on_stage is not None:
+                self.on_stage(stage, timings[stage])
+            clock = now
+
+        found: list[tuple[str, list]] = [
+            (ch.name, ch.candidates(ctx, user, self.per_channel)) for ch in self.channels
+        ]
+        lap("sources")
+        cands: dict[int, Candidate] = {}
+        for name, hits in found:
+            for row, score, why in hits:
+                cands.setdefault(row, Candidate(row)).add(name, score, why)
+        lap("hydrate")
+        removed: dict[str, int] = {}
+        pool = list(cands.values())
+        for f in (*self.filters, *filters):
+            if not pool:
+                break
+            keep = f.keep(ctx, user, [c.row for c in pool])
+            removed[f.name] = removed.get(f.name, 0) + len(pool) - sum(keep)
+            pool = [c for c, ok in zip(pool, keep, strict=True) if ok]
+        lap("filter")
+        if pool:
+            self.ranker.score(ctx, user, pool)
+        lap("score")
+        vectors = self.mmr_vectors([c.row for c in pool]) if self.mmr_vectors and self.diversity < 1 else None
+        chosen = mmr(pool, vectors, k, self.diversity)
+        items = [
+            Recommendation(ctx.item_ids[c.row], ctx.titles[c.row], round(float(c.final), 6), _explain(ctx, user, c))
+            for c in chosen
+        ]
+        lap("select")
+        return Result(user, items, removed, timings)
+
+
+def _explain(ctx: RecContext, user: str, c: Candidate) -> list[dict[str, Any]]:
+    """The reasons, in words a person can read: channel, the user's item behind it,
+    shared tags, and the ranker's top features when it learned any."""
+    out = []
+    for w in c.why:
+        w = dict(w)
+        if "because" in w and w["because"] in ctx.index:
+            w["because_title"] = ctx.titles[ctx.index[w["because"]]]
+        out.append(w)
+    liked = ctx.liked(user, 20)
+    if liked:
+        mine = {t for r in liked for t in ctx.tags[r]}
+        shared = sorted(mine.intersection(ctx.tags[c.row]))
+        if shared:
+            out.append({"shared_tags": shared[:5]})
+    if c.features:
+        top = sorted(c.features.items(), key=lambda kv: -abs(kv[1]))[:3]
+        out.append({"ranker_top_features": {k: round(float(v), 4) for k, v in top}})
+    return out
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(vectors, axis=1, keepdims=True)
+    n[n == 0] = 1.0
+    return vectors / n
