@@ -20,7 +20,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _report import append  # noqa: E402
-
 from roost.data.ingest import ingest_file  # noqa: E402
 from roost.store import open_store  # noqa: E402
 from roost.store.sqlite import connect  # noqa: E402
@@ -87,7 +86,7 @@ def main() -> None:
     n = args.rows
     ratio = best_raw / best_roost
     lines = [
-        "| path | seconds (best of %d) | rows/s | ratio to raw |" % args.repeat,
+        f"| path | seconds (best of {args.repeat}) | rows/s | ratio to raw |",
         "| --- | ---: | ---: | ---: |",
         f"| raw sqlite3.executemany (tuples in memory) | {best_raw:.2f} | {n / best_raw:,.0f} | 1.00x |",
         f"| Roost ingest_file (CSV: read + validate + store) | {best_roost:.2f} | {n / best_roost:,.0f} | {ratio:.2f}x |",

@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from roost.cli import data, demo
+from roost.cli import data, demo, versions
 from roost.cli.common import state
 from roost.settings import resolve
 from roost.types import RoostError
@@ -35,6 +35,7 @@ def _root(
 
 data.register(app)
 demo.register(app)
+versions.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,9 +41,29 @@ CREATE TABLE follows (
 ) WITHOUT ROWID;
 """
 
+# Embedding versions (roost.store.versions): the catalog of published version folders,
+# aliases, and each alias's history (rollback pops it). IF NOT EXISTS: two processes
+# opening one home at once may both run this step.
+_V2_VERSIONS = """
+CREATE TABLE IF NOT EXISTS versions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, name TEXT,
+    method TEXT NOT NULL, kind TEXT NOT NULL, dim INTEGER NOT NULL, metric TEXT NOT NULL,
+    count INTEGER NOT NULL, users INTEGER, created TEXT NOT NULL, parent TEXT,
+    fingerprint TEXT NOT NULL, manifest TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS aliases (
+    name TEXT PRIMARY KEY, version TEXT NOT NULL REFERENCES versions(id), at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alias_history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, version TEXT NOT NULL,
+    at TEXT NOT NULL, undone_at TEXT
+);
+CREATE INDEX IF NOT EXISTS alias_history_by_name ON alias_history(name, seq);
+"""
+
 # Each entry upgrades the schema by one version. Later stages (the version store ...)
 # append theirs here; never edit a released one.
-MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [_V1]
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [_V1, _V2_VERSIONS]
 
 _COLUMNS = {kind: [f.name for f in schema] for kind, schema in SCHEMAS.items()}
 _KEYS = {"items": ("id",), "users": ("id",), "follows": ("follower", "followee")}
