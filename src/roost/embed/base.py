@@ -27,8 +27,10 @@ class Embedder(ABC):
     """Base class: fit on a :class:`~roost.data.frames.Catalog`, give float32 vectors.
 
     Subclasses set ``name`` (the registry key), ``metric`` (the similarity their space is
-    meant for), ``supports_new_items`` (``transform`` accepts items unseen in ``fit``) and
-    ``learns_users`` (``user_embedding_set`` is available), and implement ``fit``,
+    meant for), ``supports_new_items`` (``transform`` accepts items unseen in ``fit``),
+    ``learns_users`` (``user_embedding_set`` is available) and ``collaborative`` (``fit``
+    learns from events, so a catalog without events is an error; content methods learn
+    from the items alone and must fit without events), and implement ``fit``,
     ``transform``, ``_get_state`` and ``_set_state``.
     """
 
@@ -36,6 +38,7 @@ class Embedder(ABC):
     metric: ClassVar[str] = "cosine"
     supports_new_items: ClassVar[bool] = False
     learns_users: ClassVar[bool] = False
+    collaborative: ClassVar[bool] = False
 
     # --- hyperparameters (scikit-learn's get_params convention) -----------------------
     @classmethod
@@ -114,14 +117,22 @@ class Embedder(ABC):
         for k, a in arrays.items():
             if np.asarray(a).dtype == object:
                 raise TypeError(f"state array {k!r} has dtype object; store str arrays as 'U'")
-        np.savez(path / "arrays.npz", **arrays)
         doc = {
             "format": FORMAT_VERSION,
             "method": self.name,
             "params": _jsonable(self.get_params()),
             "state": meta,
         }
-        (path / "embedder.json").write_text(json.dumps(doc, indent=1, sort_keys=True))
+        text = json.dumps(doc, indent=1, sort_keys=True)
+        # Each file is written aside and renamed into place, so a reader never sees half a
+        # file; the arrays go first so that a complete embedder.json means a complete save.
+        tmp = path / "arrays.npz.tmp"
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        tmp.replace(path / "arrays.npz")
+        tmp = path / "embedder.json.tmp"
+        tmp.write_text(text)
+        tmp.replace(path / "embedder.json")
         return path
 
     @classmethod
@@ -134,10 +145,19 @@ class Embedder(ABC):
             doc = json.loads((path / "embedder.json").read_text())
         except (OSError, ValueError) as e:
             raise RoostError(f"{path / 'embedder.json'}: cannot read saved embedder: {e}") from e
-        klass = get(doc.get("method", "")) if cls is Embedder else cls
+        method = doc.get("method", "")
+        if cls is not Embedder and method != cls.name:
+            raise RoostError(
+                f"{path}: holds a saved {method!r} embedder, not {cls.name!r}; "
+                "use Embedder.load to read any method"
+            )
+        klass = get(method) if cls is Embedder else cls
         obj = klass(**doc["params"])
-        with np.load(path / "arrays.npz", allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+        try:
+            with np.load(path / "arrays.npz", allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except (OSError, ValueError) as e:
+            raise RoostError(f"{path / 'arrays.npz'}: cannot read saved embedder: {e}") from e
         obj._set_state(doc["state"], arrays)
         return obj
 
