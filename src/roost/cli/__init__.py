@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from roost.cli import data, demo, embed, versions
+from roost.cli import data, demo, embed, monitor, versions
 from roost.cli.common import state
 from roost.settings import resolve
 from roost.types import RoostError
@@ -37,6 +37,7 @@ data.register(app)
 demo.register(app)
 versions.register(app)
 embed.register(app)
+monitor.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
