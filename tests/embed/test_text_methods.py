@@ -437,3 +437,19 @@ def test_transform_texts_matches_item_text():
 def test_sparse_rows_are_csr_float32():
     x = BM25().fit(items(CORPUS)).transform_sparse(items(CORPUS))
     assert sp.issparse(x) and x.format == "csr" and x.dtype == np.float32
+
+
+def test_word2vec_trains_words_past_gensims_sentence_limit():
+    """gensim drops tokens past the 10,000th of a sentence; long items are cut into pieces."""
+    from gensim.models import Word2Vec as Gensim
+
+    tokens = ["owl", "hen", "jay", "fox", "elk"] * 2000 + ["late", "words"] * 500
+    params = dict(vector_size=8, min_count=1, epochs=1, sample=0, seed=0, workers=1)
+    untrained = Gensim(**params)
+    untrained.build_vocab([tokens])
+    start = untrained.wv["late"].copy()
+    plain = Gensim([tokens], **params)
+    np.testing.assert_array_equal(plain.wv["late"], start)  # the premise: gensim skips it
+    mine = Word2Vec(**params).fit(items([" ".join(tokens)]))
+    vec = dict(zip(*mine.word_vectors(), strict=True))
+    assert not np.allclose(vec["late"], start)

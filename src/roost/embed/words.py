@@ -32,6 +32,8 @@ from roost.embed.compose import (
 )
 from roost.types import RoostError
 
+MAX_SENTENCE = 10_000  # gensim's MAX_WORDS_IN_BATCH: the longest sentence it trains on
+
 
 class WordComposition(Embedder):
     """Shared by the word-vector methods: document frequencies and composition.
@@ -213,6 +215,11 @@ class Word2Vec(WordComposition):
 
         if not any(sentences):
             raise RoostError(f"word2vec: the items' {'/'.join(self.fields)} hold no words")
+        # gensim silently drops every token past the 10,000th of a sentence; long item
+        # texts are cut into sentences of that size instead.
+        if any(len(s) > MAX_SENTENCE for s in sentences):
+            sentences = [s[i : i + MAX_SENTENCE] for s in sentences
+                         for i in range(0, len(s), MAX_SENTENCE)]  # fmt: skip
         model = GensimWord2Vec(
             vector_size=self.vector_size,
             sg=self.sg,
