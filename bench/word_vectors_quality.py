@@ -103,7 +103,10 @@ def main() -> None:
         f"{args.epochs} epochs, seed 0, one worker thread; corpora: lee = gensim's "
         "lee_background.cor; wiki = gensim's shortened Wikipedia sample (paragraphs) + lee; "
         "wiki+scifact = wiki + BEIR SciFact titles and abstracts. Fit time is wall time on "
-        "a shared machine.\n\n"
+        "a shared machine. Reference figures for GloVe 6B 50-d: WordSim353 0.503, SimLex-999 "
+        "0.265, analogies 49.7% (30k vocabulary). The word2vec corpora are 3,500 to 100,000 "
+        "times smaller than GloVe's 6B tokens: their vocabularies miss most test words, and "
+        "the figures show what a catalog-sized corpus gives, not what word2vec can do.\n\n"
         "| vectors | trained on | tokens | vocabulary | WordSim353 | SimLex-999 | analogies "
         "(30k) | fit (s) |\n|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
     )
