@@ -166,6 +166,25 @@ def test_gc_keeps_aliased_rollback_targets_and_newest(vs):
         vs.gc(keep=-1)
 
 
+def test_delete_and_gc_remove_the_versions_indexes(vs):
+    from roost.index import index_version
+
+    ids = [vs.put(make_set(seed=s)).id for s in range(3)]
+    for vid in ids:
+        index_version(vs.get(vid).as_embedding_set(), vid, vs.home.indexes_dir / vid / "exact",
+                      kind="exact")
+    vs.delete(ids[0])
+    assert vs.gc(keep=1) == [ids[1]]
+    left = sorted(p.name for p in vs.home.indexes_dir.iterdir() if not p.name.startswith("."))
+    assert left == [ids[2]]
+    # an index folder left by a crash between the row delete and the folder removal goes at
+    # the next open
+    orphan = vs.home.indexes_dir / ids[0]
+    shutil.copytree(vs.home.indexes_dir / ids[2], orphan)
+    VersionStore(vs.home).close()
+    assert not orphan.exists()
+
+
 def test_diff(vs):
     a = vs.put(make_set(20, 8, seed=1), name="one").id
     b = vs.put(make_set(25, 16, seed=2, method="bpr", metric="dot"), parent=a).id

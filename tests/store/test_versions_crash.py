@@ -240,3 +240,38 @@ def test_concurrent_publishers_get_distinct_whole_versions(tmp_path):
         assert [i.seq for i in infos] == list(range(1, 9))
         assert len({i.id for i in infos}) == 8 and vs.verify() == []
         assert sorted(vs.aliases()) == ["writer0", "writer10"]
+
+
+def test_two_first_opens_of_a_fresh_home_both_migrate(tmp_path):
+    """A second process that read user_version before the first one migrated must not
+    re-run the migrations once it gets the write lock."""
+    from roost.store import sqlite as backend
+
+    db = tmp_path / "roost.db"
+    first, second = backend.connect(db), backend.connect(db)
+    waiting = threading.Event()
+    second.set_trace_callback(lambda sql: waiting.set() if sql.startswith("BEGIN") else None)
+    first.execute("BEGIN IMMEDIATE")
+    outcome: list[object] = []
+
+    def open_second() -> None:
+        try:
+            outcome.append(backend.migrate(second))
+        except Exception as e:  # noqa: BLE001 - the failure is the result under test
+            outcome.append(e)
+
+    t = threading.Thread(target=open_second)
+    t.start()
+    assert waiting.wait(10)  # it has read user_version 0 and now waits for the lock
+    for version, step in enumerate(backend.MIGRATIONS, start=1):
+        if callable(step):
+            step(first)
+        else:
+            for stmt in backend._statements(step):
+                first.execute(stmt)
+        first.execute(f"PRAGMA user_version = {version}")
+    first.execute("COMMIT")
+    t.join(20)
+    assert outcome == [len(backend.MIGRATIONS)]
+    first.close()
+    second.close()

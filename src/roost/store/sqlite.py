@@ -94,6 +94,11 @@ def migrate(conn: sqlite3.Connection) -> int:
     for version in range(current + 1, len(MIGRATIONS) + 1):
         step = MIGRATIONS[version - 1]
         conn.execute("BEGIN IMMEDIATE")
+        # Another process may have applied this step between our read of user_version and
+        # taking the write lock (two first opens of a fresh home): read it again under it.
+        if conn.execute("PRAGMA user_version").fetchone()[0] >= version:
+            conn.execute("COMMIT")
+            continue
         try:
             if callable(step):
                 step(conn)

@@ -305,7 +305,7 @@ class VersionStore:
                     f"{'it' if len(names) == 1 else 'them'} elsewhere first"
                 )
             self._conn.execute("DELETE FROM versions WHERE id = ?", (vid,))
-        trash(self.dir / vid, remove=True)
+        self._remove_folders(vid)
         return vid
 
     def gc(self, keep: int = 3, *, dry_run: bool = False) -> list[str]:
@@ -326,8 +326,14 @@ class VersionStore:
                 self._conn.executemany("DELETE FROM versions WHERE id = ?", [(i,) for i in doomed])
         if not dry_run:
             for vid in doomed:
-                trash(self.dir / vid, remove=True)
+                self._remove_folders(vid)
         return doomed
+
+    def _remove_folders(self, vid: str) -> None:
+        """The version's folder and every index built on it (an index is bound to one
+        version and can never serve another, so it goes with it)."""
+        trash(self.dir / vid, remove=True)
+        trash(self.home.indexes_dir / vid, remove=True)
 
     def cleanup(self) -> list[str]:
         """Remove what crashed publishes and deletes left behind; returns the folder names.
@@ -347,7 +353,8 @@ class VersionStore:
             self._conn.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
         try:
             known = {r[0] for r in self._conn.execute("SELECT id FROM versions")}
-            orphans = [p for p in self.dir.iterdir()
+            orphans = [p for d in (self.dir, self.home.indexes_dir) if d.is_dir()
+                       for p in d.iterdir()
                        if p.is_dir() and _ID_RE.fullmatch(p.name) and p.name not in known]
             trashed = [trash(p) for p in orphans]
         finally:
