@@ -7,7 +7,9 @@ import numpy as np
 from roost.types import Hits
 
 
-def rrf(runs: list[Hits], k: int = 10, k0: float = 60.0, weights: list[float] | None = None) -> Hits:
+def rrf(
+    runs: list[Hits], k: int = 10, k0: float = 60.0, weights: list[float] | None = None
+) -> Hits:
     """Reciprocal rank fusion (Cormack et al., 2009): score = sum_w w / (k0 + rank).
 
     Examples
