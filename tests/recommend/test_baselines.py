@@ -18,7 +18,9 @@ from roost.types import NotFittedError, RoostError
 SMALL = {"popularity": {}, "itemknn": {"neighbours": 5}, "ease": {"l2": 10.0}}
 
 
-def _random_matrix(seed: int, n_users: int = 40, n_items: int = 25, density: float = 0.2) -> sp.csr_array:
+def _random_matrix(
+    seed: int, n_users: int = 40, n_items: int = 25, density: float = 0.2
+) -> sp.csr_array:
     rng = np.random.default_rng(seed)
     return sp.csr_array((rng.random((n_users, n_items)) < density).astype(np.float32))
 
@@ -96,7 +98,9 @@ def test_ease_column_is_the_ridge_regression_on_the_other_items(seed, l2):
     assert np.all(np.diag(b) == 0)
     for j in (0, 5):
         others = np.delete(np.arange(8), j)
-        ridge = Ridge(alpha=l2, fit_intercept=False, solver="cholesky").fit(dense[:, others], dense[:, j])
+        ridge = Ridge(alpha=l2, fit_intercept=False, solver="cholesky").fit(
+            dense[:, others], dense[:, j]
+        )
         np.testing.assert_allclose(b[others, j], ridge.coef_, rtol=1e-4, atol=1e-5)
 
 
@@ -142,7 +146,11 @@ def test_itemknn_other_similarities(similarity):
     dense = x.toarray()
     co = dense.T @ dense
     counts = np.diag(co)
-    expected = co if similarity == "cooccurrence" else co / (counts[:, None] + counts[None, :] - co + 1e-12)
+    expected = (
+        co
+        if similarity == "cooccurrence"
+        else co / (counts[:, None] + counts[None, :] - co + 1e-12)
+    )
     np.fill_diagonal(expected, 0.0)
     np.testing.assert_allclose(got, expected, rtol=1e-5)
     with pytest.raises(ValueError, match="unknown similarity"):

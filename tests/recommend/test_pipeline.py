@@ -34,17 +34,27 @@ def checkerboard(n_items=20, n_users=20, seed=0) -> Catalog:
             users.append(f"u{u}")
             its.append(f"{group}{j}")
             ts.append(int(rng.integers(0, 10**6)))
-    fields = ['{"unsafe": true}' if i == "a9" else ('{"in_stock": false}' if i == "b9" else None) for i in items]
+    fields = [
+        '{"unsafe": true}' if i == "a9" else ('{"in_stock": false}' if i == "b9" else None)
+        for i in items
+    ]
     return Catalog.from_pydict(
         items={
-            "id": items, "title": [f"Title {i}" for i in items],
+            "id": items,
+            "title": [f"Title {i}" for i in items],
             "category": ["A" if i[0] == "a" else "B" for i in items],
             "tags": [["alpha", "common"] if i[0] == "a" else ["beta", "common"] for i in items],
             "author": ["robin" if i in ("a0", "b0") else "wren" for i in items],
             "created_at": [10**6 - k * 86_400 for k in range(len(items))],
             "fields": fields,
         },
-        events={"user_id": users, "item_id": its, "kind": ["like"] * len(users), "value": [1.0] * len(users), "ts": ts},
+        events={
+            "user_id": users,
+            "item_id": its,
+            "kind": ["like"] * len(users),
+            "value": [1.0] * len(users),
+            "ts": ts,
+        },
         follows={"follower": ["u0"], "followee": ["robin"], "ts": [0]},
     )
 
@@ -85,8 +95,11 @@ def test_followed_finds_the_followed_authors_items(ctx):
 
 @pytest.mark.parametrize("name", sorted(FILTERS))
 def test_filter_conformance(ctx, name):
-    f = {"category": lambda: Category(allow=["A"]), "max_age": lambda: MaxAge(5),
-         "field": lambda: FieldEquals("unsafe", [True], negate=True)}.get(name, FILTERS[name])()
+    f = {
+        "category": lambda: Category(allow=["A"]),
+        "max_age": lambda: MaxAge(5),
+        "field": lambda: FieldEquals("unsafe", [True], negate=True),
+    }.get(name, FILTERS[name])()
     rows = list(range(len(ctx)))
     keep = f.keep(ctx, "u0", rows)
     assert len(keep) == len(rows) and all(isinstance(k, bool) for k in keep)
@@ -96,8 +109,12 @@ def test_filter_conformance(ctx, name):
 def test_filters_known_answers(ctx):
     rows = list(range(len(ctx)))
     ids = ctx.item_ids
-    assert [ids[r] for r, k in zip(rows, Unsafe().keep(ctx, "u0", rows), strict=True) if not k] == ["a9"]
-    assert [ids[r] for r, k in zip(rows, InStock().keep(ctx, "u0", rows), strict=True) if not k] == ["b9"]
+    assert [ids[r] for r, k in zip(rows, Unsafe().keep(ctx, "u0", rows), strict=True) if not k] == [
+        "a9"
+    ]
+    assert [
+        ids[r] for r, k in zip(rows, InStock().keep(ctx, "u0", rows), strict=True) if not k
+    ] == ["b9"]
     assert sum(MaxAge(5).keep(ctx, "u0", rows)) == 6
     assert not any(Blocked(authors=["wren"]).keep(ctx, "u0", [ctx.index["a3"]]))
     assert sum(Seen().keep(ctx, "u0", rows)) == len(rows) - len(ctx.seen("u0"))
@@ -136,11 +153,18 @@ def test_new_item_from_followed_author_shows_up():
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.sets(st.sampled_from([f"a{i}" for i in range(10)] + [f"b{i}" for i in range(10)]), max_size=12),
-       st.sampled_from(["u0", "u4", "u15", "ghost"]))
+@given(
+    st.sets(
+        st.sampled_from([f"a{i}" for i in range(10)] + [f"b{i}" for i in range(10)]), max_size=12
+    ),
+    st.sampled_from(["u0", "u4", "u15", "ghost"]),
+)
 def test_no_filtered_item_ever_reaches_the_output(blocked, user):
     c = RecContext.from_catalog(checkerboard())
-    p = Pipeline([CoOccurrence(), Popular(), Fresh(1000), Followed()], [Seen(), Unsafe(), InStock(), Blocked(items=sorted(blocked))]).fit(c)
+    p = Pipeline(
+        [CoOccurrence(), Popular(), Fresh(1000), Followed()],
+        [Seen(), Unsafe(), InStock(), Blocked(items=sorted(blocked))],
+    ).fit(c)
     res = p.recommend(c, user, k=20)
     out = {r.id for r in res.items}
     assert not out & blocked

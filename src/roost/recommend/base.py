@@ -19,7 +19,8 @@ class Candidate:
     scores: dict[str, float] = field(default_factory=dict)  # channel name -> score
     why: list[dict[str, Any]] = field(default_factory=list)
     final: float = 0.0
-    features: dict[str, float] = field(default_factory=dict)
+    features: dict[str, float] = field(default_factory=dict)  # the ranker's top reasons
+    raw: Any = None  # the feature row a learned ranker scored, kept for its explanation
 
     def add(self, channel: str, score: float, why: dict[str, Any]) -> None:
         if score > self.scores.get(channel, float("-inf")):
@@ -39,8 +40,13 @@ class Channel(ABC):
     def fit(self, ctx: RecContext) -> Self:
         return self
 
+    def observe(self, ctx: RecContext, user: str, row: int, weight: float) -> None:  # noqa: B027
+        """A live event (already in ``ctx``): channels with state of their own update it."""
+
     @abstractmethod
-    def candidates(self, ctx: RecContext, user: str, k: int) -> list[tuple[int, float, dict[str, Any]]]:
+    def candidates(
+        self, ctx: RecContext, user: str, k: int
+    ) -> list[tuple[int, float, dict[str, Any]]]:
         """Up to ``k`` ``(item row, score, why)`` tuples, best first; [] when it has none."""
 
 
@@ -61,3 +67,7 @@ class Ranker(ABC):
 
     @abstractmethod
     def score(self, ctx: RecContext, user: str, cands: list[Candidate]) -> None: ...
+
+    def explain(self, ctx: RecContext, user: str, chosen: list[Candidate]) -> None:  # noqa: B027
+        """Fill ``features`` of the chosen few with the ranker's reasons (optional: it
+        runs after selection, on k items rather than the whole pool)."""

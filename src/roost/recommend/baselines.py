@@ -65,7 +65,9 @@ class HistoryScorer:
         if sp.issparse(users):
             rows = as_binary_csr(users)
             if rows.shape[1] != self.n_items:
-                raise ValueError(f"histories have {rows.shape[1]} columns, the model {self.n_items} items")
+                raise ValueError(
+                    f"histories have {rows.shape[1]} columns, the model {self.n_items} items"
+                )
         else:
             idx = np.asarray(users, np.int64).reshape(-1)
             if idx.size and (idx.min() < 0 or idx.max() >= self.history_.shape[0]):
@@ -92,23 +94,39 @@ class Popularity(HistoryScorer):
 
 
 def _cosine(co: np.ndarray, n_rows: np.ndarray, n_cols: np.ndarray, shrink: float) -> np.ndarray:
-    return co / (np.sqrt(n_rows)[:, None] * np.sqrt(n_cols)[None, :] + shrink + 1e-12)
+    return co / (np.sqrt(n_rows) * np.sqrt(n_cols) + shrink + 1e-12)
 
 
 def _jaccard(co: np.ndarray, n_rows: np.ndarray, n_cols: np.ndarray, shrink: float) -> np.ndarray:
-    return co / (n_rows[:, None] + n_cols[None, :] - co + shrink + 1e-12)
+    return co / (n_rows + n_cols - co + shrink + 1e-12)
 
 
-def _cooccurrence(co: np.ndarray, n_rows: np.ndarray, n_cols: np.ndarray, shrink: float) -> np.ndarray:
+def _cooccurrence(
+    co: np.ndarray, n_rows: np.ndarray, n_cols: np.ndarray, shrink: float
+) -> np.ndarray:
     return co
 
 
-# name -> similarity from a block of co-occurrence counts and the items' user counts
+# name -> similarity, elementwise, from co-occurrence counts and the two items' user counts
+# (arrays that broadcast together); zero wherever the co-occurrence is zero
 SIMILARITIES: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray, float], np.ndarray]] = {
     "cosine": _cosine,
     "jaccard": _jaccard,
     "cooccurrence": _cooccurrence,
 }
+
+
+def _top_per_column(m: sp.csc_array, keep: int) -> sp.csr_array:
+    """Each column's ``keep`` largest positive entries, as CSR."""
+    m = sp.csc_array(m)
+    m.data[m.data <= 0] = 0.0
+    m.eliminate_zeros()
+    counts = np.diff(m.indptr)
+    col = np.repeat(np.arange(m.shape[1]), counts)
+    order = np.lexsort((-m.data, col))
+    rank = np.arange(len(order)) - np.repeat(m.indptr[:-1], counts)
+    kept = order[rank < keep]
+    return sp.csr_array((m.data[kept], (m.indices[kept], col[kept])), shape=m.shape)
 
 
 class ItemKNN(HistoryScorer):
@@ -132,8 +150,13 @@ class ItemKNN(HistoryScorer):
     [[0.0, 1.0, 0.0]]
     """
 
-    def __init__(self, neighbours: int = 100, similarity: str = "cosine", shrink: float = 0.0,
-                 block_bytes: int = 1 << 27):
+    def __init__(
+        self,
+        neighbours: int = 100,
+        similarity: str = "cosine",
+        shrink: float = 0.0,
+        block_bytes: int = 1 << 27,
+    ):
         self.neighbours = neighbours
         self.similarity = similarity
         self.shrink = shrink
@@ -141,7 +164,9 @@ class ItemKNN(HistoryScorer):
 
     def _fit(self, x: sp.csr_array) -> None:
         if self.similarity not in SIMILARITIES:
-            raise ValueError(f"unknown similarity {self.similarity!r}; use one of {', '.join(SIMILARITIES)}")
+            raise ValueError(
+                f"unknown similarity {self.similarity!r}; use one of {', '.join(SIMILARITIES)}"
+            )
         if self.neighbours < 1:
             raise ValueError(f"neighbours must be >= 1, got {self.neighbours}")
         sim = SIMILARITIES[self.similarity]
@@ -149,6 +174,18 @@ class ItemKNN(HistoryScorer):
         xt, xc = x.T.tocsr(), x.tocsc()
         counts = np.diff(xc.indptr).astype(np.float64)
         keep = min(self.neighbours, max(n - 1, 1))
+        # Sparse co-occurrence when it is small (its nnz is at most the sum of squared
+        # history lengths): pruning it costs a sort of its entries, where the dense blocks
+        # below cost n_items^2 whatever the data (12 s vs 0.5 s on MovieTweetings' 10.5k
+        # items).
+        if 12 * float(np.square(np.diff(x.indptr), dtype=np.float64).sum()) <= 8 * self.block_bytes:
+            co = (xt @ xc).tocoo()
+            r, c = co.row, co.col
+            s = sim(co.data.astype(np.float64), counts[r], counts[c], self.shrink)
+            s[r == c] = 0.0  # an item is not its own neighbour
+            m = sp.csc_array((s, (r, c)), shape=(n, n))
+            self.similarity_ = _top_per_column(m, keep).astype(np.float32)
+            return
         step = max(1, self.block_bytes // (8 * max(n, 1)))
         rows, cols, vals = [], [], []
         # A dense block of target columns at a time, pruned at once: memory stays at
@@ -156,7 +193,7 @@ class ItemKNN(HistoryScorer):
         for lo in range(0, n, step):
             hi = min(n, lo + step)
             co = (xt @ xc[:, lo:hi]).toarray().astype(np.float64)
-            s = sim(co, counts, counts[lo:hi], self.shrink)
+            s = sim(co, counts[:, None], counts[None, lo:hi], self.shrink)
             s[np.arange(lo, hi), np.arange(hi - lo)] = 0.0  # an item is not its own neighbour
             if keep < n:
                 top = np.argpartition(-s, keep - 1, axis=0)[:keep]
@@ -168,8 +205,10 @@ class ItemKNN(HistoryScorer):
             cols.append(np.broadcast_to(np.arange(lo, hi), top.shape)[mask])
             vals.append(v[mask])
         data = (np.concatenate(vals) if vals else np.empty(0)).astype(np.float32)
-        idx = (np.concatenate(rows) if rows else np.empty(0, np.int64),
-               np.concatenate(cols) if cols else np.empty(0, np.int64))
+        idx = (
+            np.concatenate(rows) if rows else np.empty(0, np.int64),
+            np.concatenate(cols) if cols else np.empty(0, np.int64),
+        )
         self.similarity_ = sp.csr_array((data, idx), shape=(n, n))
 
     def _score_rows(self, x: sp.csr_array) -> np.ndarray:
@@ -221,4 +260,8 @@ class EASE(HistoryScorer):
         return np.asarray(x @ self.weights_)
 
 
-BASELINES: dict[str, type[HistoryScorer]] = {"popularity": Popularity, "itemknn": ItemKNN, "ease": EASE}
+BASELINES: dict[str, type[HistoryScorer]] = {
+    "popularity": Popularity,
+    "itemknn": ItemKNN,
+    "ease": EASE,
+}

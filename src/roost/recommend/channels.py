@@ -32,11 +32,15 @@ class Popular(Channel):
 
     name = "popular"
 
-    def candidates(self, ctx: RecContext, user: str, k: int) -> list[tuple[int, float, dict[str, Any]]]:
+    def candidates(
+        self, ctx: RecContext, user: str, k: int
+    ) -> list[tuple[int, float, dict[str, Any]]]:
         pop = ctx.popularity
         rows = _top(np.where(pop > 0, pop, -np.inf), k, ctx.seen(user))
         top = float(pop[rows[0]]) if len(rows) else 1.0
-        return [(int(r), float(pop[r]) / top, {"popularity": round(float(pop[r]), 3)}) for r in rows]
+        return [
+            (int(r), float(pop[r]) / top, {"popularity": round(float(pop[r]), 3)}) for r in rows
+        ]
 
 
 class Fresh(Channel):
@@ -47,11 +51,16 @@ class Fresh(Channel):
     def __init__(self, max_age_days: float = 30.0):
         self.max_age_days = max_age_days
 
-    def candidates(self, ctx: RecContext, user: str, k: int) -> list[tuple[int, float, dict[str, Any]]]:
+    def candidates(
+        self, ctx: RecContext, user: str, k: int
+    ) -> list[tuple[int, float, dict[str, Any]]]:
         age = ctx.age_days(np.arange(len(ctx)))
         score = np.where(age <= self.max_age_days, -age, -np.inf)
         rows = _top(score, k, ctx.seen(user))
-        return [(int(r), float(1.0 / (1.0 + age[r])), {"age_days": round(float(age[r]), 1)}) for r in rows]
+        return [
+            (int(r), float(1.0 / (1.0 + age[r])), {"age_days": round(float(age[r]), 1)})
+            for r in rows
+        ]
 
 
 class Followed(Channel):
@@ -59,7 +68,9 @@ class Followed(Channel):
 
     name = "followed"
 
-    def candidates(self, ctx: RecContext, user: str, k: int) -> list[tuple[int, float, dict[str, Any]]]:
+    def candidates(
+        self, ctx: RecContext, user: str, k: int
+    ) -> list[tuple[int, float, dict[str, Any]]]:
         rows: list[int] = []
         authors: dict[int, str] = {}
         for a in ctx.follows.get(user, ()):
@@ -101,7 +112,9 @@ class CoOccurrence(Channel):
                 if w > 0:
                     rows.append(users[u])
                     cols.append(i)
-        x = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(max(len(users), 1), len(ctx)))
+        x = sp.csr_matrix(
+            (np.ones(len(rows), np.float32), (rows, cols)), shape=(max(len(users), 1), len(ctx))
+        )
         x.data[:] = 1.0
         norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0)).ravel())
         norms[norms == 0] = 1.0
@@ -111,19 +124,30 @@ class CoOccurrence(Channel):
         self.sim_.eliminate_zeros()
         return self
 
-    def candidates(self, ctx: RecContext, user: str, k: int) -> list[tuple[int, float, dict[str, Any]]]:
+    def candidates(
+        self, ctx: RecContext, user: str, k: int
+    ) -> list[tuple[int, float, dict[str, Any]]]:
         liked = [r for r in ctx.liked(user, self.recent) if r < self.sim_.shape[0]]
         if not liked:
             return []
         block = self.sim_[liked]
         scores = np.asarray(block.sum(axis=0)).ravel()
         rows = _top(np.where(scores > 0, scores, -np.inf), k, ctx.seen(user))
-        out = []
-        for r in rows:
-            col = block[:, int(r)].toarray().ravel()
-            src = liked[int(np.argmax(col))]
-            out.append((int(r), float(scores[r]), {"because": ctx.item_ids[src], "similarity": round(float(col.max()), 3)}))
-        return out
+        if not len(rows):
+            return []
+        cols = block[:, rows].toarray()  # one slice for all results, not one per result
+        best = cols.argmax(axis=0)
+        return [
+            (
+                int(r),
+                float(scores[r]),
+                {
+                    "because": ctx.item_ids[liked[int(best[j])]],
+                    "similarity": round(float(cols[best[j], j]), 3),
+                },
+            )
+            for j, r in enumerate(rows)
+        ]
 
 
 CHANNELS: dict[str, type[Channel]] = {c.name: c for c in (Popular, Fresh, Followed, CoOccurrence)}

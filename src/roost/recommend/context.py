@@ -59,13 +59,19 @@ class RecContext:
 
     @classmethod
     def from_catalog(
-        cls, catalog: Catalog, *, half_life_days: float = 14.0, rating_threshold: float | None = None
+        cls,
+        catalog: Catalog,
+        *,
+        half_life_days: float = 14.0,
+        rating_threshold: float | None = None,
     ) -> RecContext:
         self = cls(half_life_days=half_life_days, rating_threshold=rating_threshold)
         items = catalog.items
         self.item_ids = list(catalog.item_ids)
         self.index = {k: i for i, k in enumerate(self.item_ids)}
-        self.titles = [t or k for t, k in zip(items.column("title").to_pylist(), self.item_ids, strict=True)]
+        self.titles = [
+            t or k for t, k in zip(items.column("title").to_pylist(), self.item_ids, strict=True)
+        ]
         self.categories = items.column("category").to_pylist()
         self.tags = [t or [] for t in items.column("tags").to_pylist()]
         self.authors = items.column("author").to_pylist()
@@ -76,6 +82,7 @@ class RecContext:
         self.unsafe = np.array([bool(f.get("unsafe", False)) for f in fields], bool)
         self.out_of_stock = np.array([f.get("in_stock", True) is False for f in fields], bool)
         self.fields = fields
+        self.deleted = np.zeros(len(self.item_ids), bool)
         ev = catalog.events
         ts = ev.column("ts").to_numpy()
         known = [int(ts.max())] if len(ts) else []
@@ -90,24 +97,44 @@ class RecContext:
                 self.by_author[a].append(i)
         values = pc.fill_null(ev.column("value"), 1.0).to_numpy()
         for u, it, k, v, t in zip(
-            ev.column("user_id").to_pylist(), ev.column("item_id").to_pylist(),
-            ev.column("kind").to_pylist(), values, ts, strict=True,
+            ev.column("user_id").to_pylist(),
+            ev.column("item_id").to_pylist(),
+            ev.column("kind").to_pylist(),
+            values,
+            ts,
+            strict=True,
         ):
             self._add(u, it, k, float(v), int(t))
         self.follows: dict[str, set[str]] = defaultdict(set)
-        for a, b in zip(catalog.follows.column("follower").to_pylist(), catalog.follows.column("followee").to_pylist(), strict=True):
+        for a, b in zip(
+            catalog.follows.column("follower").to_pylist(),
+            catalog.follows.column("followee").to_pylist(),
+            strict=True,
+        ):
             self.follows[a].add(b)
         self.blocked_items: dict[str, set[int]] = defaultdict(set)
         self.blocked_authors: dict[str, set[str]] = defaultdict(set)
         return self
 
     # --- live updates -----------------------------------------------------------------
-    def add_event(self, user: str, item: str, kind: str, value: float = 1.0, ts: int | None = None) -> None:
+    def add_event(
+        self, user: str, item: str, kind: str, value: float = 1.0, ts: int | None = None
+    ) -> None:
         """Fold one event in: the item counts as seen and popular from the next request."""
         with self._lock:
             self._add(user, item, kind, value, int(time.time()) if ts is None else ts)
 
-    def add_item(self, item_id: str, *, title=None, category=None, tags=None, author=None, created_at=None, fields=None) -> int:
+    def add_item(
+        self,
+        item_id: str,
+        *,
+        title=None,
+        category=None,
+        tags=None,
+        author=None,
+        created_at=None,
+        fields=None,
+    ) -> int:
         """Add (or refresh) an item; returns its row."""
         with self._lock:
             if item_id in self.index:
@@ -125,6 +152,7 @@ class RecContext:
                 self.popularity = np.append(self.popularity, 0.0)
                 self.unsafe = np.append(self.unsafe, False)
                 self.out_of_stock = np.append(self.out_of_stock, False)
+                self.deleted = np.append(self.deleted, False)
             f = fields or {}
             self.titles[i] = title or item_id
             self.categories[i] = category
@@ -134,10 +162,16 @@ class RecContext:
             self.created[i] = int(time.time()) if created_at is None else created_at
             self.unsafe[i] = bool(f.get("unsafe", False))
             self.out_of_stock[i] = f.get("in_stock", True) is False
-            if author:
+            self.deleted[i] = False
+            if author and i not in self.by_author[author]:
                 self.by_author[author].append(i)
             self.now = max(self.now, int(self.created[i]))
             return i
+
+    def remove_item(self, item_id: str) -> None:
+        """Withdraw an item: no channel result carrying it reaches the output again."""
+        with self._lock:
+            self.deleted[self.row(item_id)] = True
 
     def _add(self, user: str, item: str, kind: str, value: float, ts: int) -> None:
         i = self.index.get(item)

@@ -30,7 +30,9 @@ class Blocked(Filter):
         self.authors = list(authors)
 
     def keep(self, ctx: RecContext, user: str, rows: list[int]) -> list[bool]:
-        items = ctx.blocked_items.get(user, set()) | {ctx.index[i] for i in self.items if i in ctx.index}
+        items = ctx.blocked_items.get(user, set()) | {
+            ctx.index[i] for i in self.items if i in ctx.index
+        }
         authors = ctx.blocked_authors.get(user, set()) | set(self.authors)
         return [r not in items and ctx.authors[r] not in authors for r in rows]
 
@@ -101,3 +103,79 @@ class FieldEquals(Filter):
 FILTERS: dict[str, type[Filter]] = {
     c.name: c for c in (Seen, Blocked, Unsafe, InStock, Category, MaxAge, FieldEquals)
 }
+
+
+# Keys of a filter spec (request ``filters`` and a surface's ``where`` table).
+SPEC_KEYS = (
+    "category",
+    "exclude_category",
+    "max_age_days",
+    "exclude_items",
+    "exclude_authors",
+    "fields",
+    "exclude_fields",
+)
+
+
+def from_spec(spec: dict[str, Any] | None, *, where: str = "filters") -> list[Filter]:
+    """Filters from a plain dict (a request's ``filters``, a surface's ``where``).
+
+    Keys: ``category`` (allowed list), ``exclude_category``, ``max_age_days``,
+    ``exclude_items``, ``exclude_authors``, ``fields`` (``{name: value or [values]}``,
+    the item field must match) and ``exclude_fields`` (must not match). An unknown key
+    or a value of the wrong type is a :class:`~roost.types.RoostError` naming it.
+
+    Examples
+    --------
+    >>> [f.name for f in from_spec({"category": ["Drama"], "fields": {"lang": "en"}})]
+    ['category', 'field']
+    """
+    from roost.types import RoostError
+
+    if spec is None:
+        return []
+    if not isinstance(spec, dict):
+        raise RoostError(f"{where}: expected a table of filters, got {type(spec).__name__}")
+    unknown = sorted(set(spec) - set(SPEC_KEYS))
+    if unknown:
+        raise RoostError(f"{where}: unknown filter {unknown[0]!r}; known: {', '.join(SPEC_KEYS)}")
+
+    def strings(key: str) -> list[str]:
+        v = spec[key]
+        v = [v] if isinstance(v, str) else v
+        if not isinstance(v, list | tuple) or not all(isinstance(x, str) for x in v):
+            raise RoostError(f"{where}.{key}: expected a list of strings, got {spec[key]!r}")
+        return list(v)
+
+    out: list[Filter] = []
+    if "category" in spec or "exclude_category" in spec:
+        allow = strings("category") if "category" in spec else None
+        out.append(
+            Category(
+                allow=allow, deny=strings("exclude_category") if "exclude_category" in spec else ()
+            )
+        )
+    if "max_age_days" in spec:
+        days = spec["max_age_days"]
+        if isinstance(days, bool) or not isinstance(days, int | float) or not days >= 0:
+            raise RoostError(f"{where}.max_age_days: expected a number >= 0, got {days!r}")
+        out.append(MaxAge(float(days)))
+    if "exclude_items" in spec or "exclude_authors" in spec:
+        out.append(
+            Blocked(
+                items=strings("exclude_items") if "exclude_items" in spec else (),
+                authors=strings("exclude_authors") if "exclude_authors" in spec else (),
+            )
+        )
+    for key, negate in (("fields", False), ("exclude_fields", True)):
+        preds = spec.get(key, {})
+        if not isinstance(preds, dict):
+            raise RoostError(f"{where}.{key}: expected a table of field = value(s), got {preds!r}")
+        for name, values in preds.items():
+            vals = values if isinstance(values, list | tuple) else [values]
+            if not all(isinstance(v, str | int | float | bool) for v in vals):
+                raise RoostError(
+                    f"{where}.{key}.{name}: values must be strings, numbers or booleans"
+                )
+            out.append(FieldEquals(name, list(vals), negate=negate))
+    return out

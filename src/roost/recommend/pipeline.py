@@ -18,6 +18,7 @@ from roost.recommend.context import RecContext
 from roost.recommend.rankers import Blend, mmr
 
 STAGES = ("sources", "hydrate", "filter", "score", "select")
+MMR_POOL_PER_K = 5  # candidates per requested item that MMR chooses among
 
 
 @dataclass
@@ -83,8 +84,42 @@ class Pipeline:
             c.fit(ctx)
         return self
 
+    def candidates(
+        self, ctx: RecContext, user: str, filters: list[Filter] = (), lap=None
+    ) -> tuple[list[Candidate], dict[str, int]]:
+        """The pool that reaches ranking: every channel's candidates merged, then
+        filtered; returns it with how many each filter removed (training reads this)."""
+        lap = lap or (lambda stage: None)
+        found: list[tuple[str, list]] = [
+            (ch.name, ch.candidates(ctx, user, self.per_channel)) for ch in self.channels
+        ]
+        lap("sources")
+        cands: dict[int, Candidate] = {}
+        gone = ctx.deleted
+        for name, hits in found:
+            for row, score, why in hits:
+                if row < len(gone) and gone[row]:
+                    continue  # withdrawn since the channel's state was built
+                cands.setdefault(row, Candidate(row)).add(name, score, why)
+        lap("hydrate")
+        removed: dict[str, int] = {}
+        pool = list(cands.values())
+        for f in (*self.filters, *filters):
+            if not pool:
+                break
+            keep = f.keep(ctx, user, [c.row for c in pool])
+            removed[f.name] = removed.get(f.name, 0) + len(pool) - sum(keep)
+            pool = [c for c, ok in zip(pool, keep, strict=True) if ok]
+        lap("filter")
+        return pool, removed
+
     def recommend(
-        self, ctx: RecContext, user: str, k: int = 10, filters: list[Filter] = ()
+        self,
+        ctx: RecContext,
+        user: str,
+        k: int = 10,
+        filters: list[Filter] = (),
+        explain: bool = True,
     ) -> Result:
         timings: dict[str, float] = {}
         clock = time.perf_counter()
@@ -97,31 +132,26 @@ class Pipeline:
                 self.on_stage(stage, timings[stage])
             clock = now
 
-        found: list[tuple[str, list]] = [
-            (ch.name, ch.candidates(ctx, user, self.per_channel)) for ch in self.channels
-        ]
-        lap("sources")
-        cands: dict[int, Candidate] = {}
-        for name, hits in found:
-            for row, score, why in hits:
-                cands.setdefault(row, Candidate(row)).add(name, score, why)
-        lap("hydrate")
-        removed: dict[str, int] = {}
-        pool = list(cands.values())
-        for f in (*self.filters, *filters):
-            if not pool:
-                break
-            keep = f.keep(ctx, user, [c.row for c in pool])
-            removed[f.name] = removed.get(f.name, 0) + len(pool) - sum(keep)
-            pool = [c for c, ok in zip(pool, keep, strict=True) if ok]
-        lap("filter")
+        pool, removed = self.candidates(ctx, user, filters, lap)
         if pool:
             self.ranker.score(ctx, user, pool)
         lap("score")
-        vectors = self.mmr_vectors([c.row for c in pool]) if self.mmr_vectors and self.diversity < 1 else None
+        vectors = None
+        if self.mmr_vectors and self.diversity < 1:
+            # MMR re-orders the head of the ranking; the tail would only cost a pool-sized
+            # similarity matrix (500 x 500 x 384 on the demo) and never be picked.
+            pool = sorted(pool, key=lambda c: -c.final)[: max(MMR_POOL_PER_K * k, 50)]
+            vectors = self.mmr_vectors([c.row for c in pool])
         chosen = mmr(pool, vectors, k, self.diversity)
+        if explain:
+            self.ranker.explain(ctx, user, chosen)
         items = [
-            Recommendation(ctx.item_ids[c.row], ctx.titles[c.row], round(float(c.final), 6), _explain(ctx, user, c))
+            Recommendation(
+                ctx.item_ids[c.row],
+                ctx.titles[c.row],
+                round(float(c.final), 6),
+                _explain(ctx, user, c) if explain else [],
+            )
             for c in chosen
         ]
         lap("select")

@@ -29,11 +29,14 @@ class Blend(Ranker):
                 best[ch] = max(best.get(ch, 0.0), abs(s))
         for c in cands:
             c.final = sum(
-                self.weights.get(ch, 1.0) * (s / best[ch] if best[ch] else 0.0) for ch, s in c.scores.items()
+                self.weights.get(ch, 1.0) * (s / best[ch] if best[ch] else 0.0)
+                for ch, s in c.scores.items()
             )
 
 
-def mmr(cands: list[Candidate], vectors: np.ndarray | None, k: int, lambda_: float) -> list[Candidate]:
+def mmr(
+    cands: list[Candidate], vectors: np.ndarray | None, k: int, lambda_: float
+) -> list[Candidate]:
     """Maximal marginal relevance: trade relevance for dissimilarity to what is already
     picked. ``vectors[j]`` is candidate j's unit vector (rows without one: zeros).
     ``lambda_`` = 1 keeps the ranking as is."""

@@ -1,0 +1,366 @@
+"""An embedding version opened for serving: its item index, user vectors, fold-in and,
+for content versions, the encoder that embeds new text.
+
+The vector channels (:mod:`roost.recommend.vector_channels`) and the learned ranker read
+embeddings through a :class:`VectorSpace` only, so they never touch row numbers of the
+version or of the index. Live items (``add_item``) and folded-in users (``set_user``) are
+kept beside the immutable version: the version on disk never changes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from roost.index import Index, build_index
+from roost.index.topk import normalize_rows
+from roost.store.manifest import Version
+from roost.types import RoostError
+
+# Item-to-item similarity is computed exactly (one matmul over all unit vectors) while it
+# costs at most this many multiply-adds per query; beyond, the index answers.
+EXACT_NEIGHBOUR_FLOPS = 20_000_000
+# Neighbour lists kept per space before the cache starts over.
+NEIGHBOUR_CACHE = 50_000
+# Methods whose user vectors come from a least-squares fold-in over item factors.
+FOLD_IN_METHODS = frozenset({"als", "bpr"})
+
+
+class VectorSpace:
+    """One embedding version, ready for requests.
+
+    Parameters
+    ----------
+    alias : the name surfaces use for it (``collab``, ``text`` ...).
+    version : the opened :class:`~roost.store.manifest.Version`.
+    index : an item index bound to the version (``None``: an exact one is built).
+    encoder_folder : where a saved text encoder of the version lives, if any.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from roost.store.manifest import VectorSet
+    >>> items = VectorSet(np.array(["a", "b"], dtype=object), np.eye(2, dtype="float32"),
+    ...                   {"metric": "cosine", "method": "demo", "params": {}, "fingerprint": "f",
+    ...                    "kind": "item", "normalized": True, "extra": {}}, "v1")
+    >>> space = VectorSpace("demo", Version({"id": "v1", "method": "demo", "params": {}},
+    ...                     Path("."), items, None))
+    >>> space.search(np.array([[1.0, 0.0]], np.float32), 1)[0]
+    [('a', 1.0)]
+    """
+
+    def __init__(
+        self,
+        alias: str,
+        version: Version,
+        index: Index | None = None,
+        encoder_folder: Path | None = None,
+    ):
+        self.alias = alias
+        self.version = version
+        self.encoder_folder = encoder_folder
+        self.index = (
+            index
+            if index is not None
+            else build_index(version.as_embedding_set(), "exact", version_id=version.id)
+        )
+        self.live_users: dict[str, np.ndarray] = {}
+        self._extra_ids: list[str] = []
+        self._extra_vecs = np.zeros((0, version.dim), np.float32)
+        self._pos = {k: i for i, k in enumerate(version.ids.tolist())}
+        self._unit: np.ndarray | None = None
+        self._nn: dict[tuple[str, int], list[tuple[str, float]]] = {}
+        self._users = version.users
+        self._user_pos = (
+            {k: i for i, k in enumerate(self._users.ids.tolist())}
+            if self._users is not None
+            else {}
+        )
+        self._folder: Any = None
+        self._encoder: Any = None
+        self._lock = threading.RLock()
+
+    # --- facts --------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.version.id
+
+    @property
+    def method(self) -> str:
+        return self.version.manifest.get("method", "")
+
+    @property
+    def metric(self) -> str:
+        return self.version.metric
+
+    @property
+    def dim(self) -> int:
+        return self.version.dim
+
+    @property
+    def is_content(self) -> bool:
+        """Whether the version can embed new text (a transformer, or a saved encoder)."""
+        from roost.search.semantic import ENCODERS
+
+        has_saved = (
+            self.encoder_folder is not None and (self.encoder_folder / "embedder.json").is_file()
+        )
+        return self.method in ENCODERS or has_saved
+
+    @property
+    def has_users(self) -> bool:
+        """Whether the version holds fitted user vectors (which live events make stale)."""
+        return self._users is not None
+
+    def has(self, item_id: str) -> bool:
+        return item_id in self._pos
+
+    def is_stored(self, item_id: str) -> bool:
+        """Whether the version itself (not a live addition) holds the item."""
+        return self._pos.get(item_id, len(self.version)) < len(self.version)
+
+    def __len__(self) -> int:
+        return len(self._pos)
+
+    # --- item vectors ---------------------------------------------------------------------
+    def item_vectors(self, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``(vectors, known)``: rows for ``ids`` (zeros where unknown) and a known mask."""
+        n0 = len(self.version)
+        pos = np.array([self._pos.get(i, -1) for i in ids], np.int64)
+        out = np.zeros((len(pos), self.dim), np.float32)
+        base = (pos >= 0) & (pos < n0)
+        if base.any():
+            out[base] = self.version.vectors[pos[base]]
+        live = pos >= n0
+        if live.any():
+            out[live] = self._extra_vecs[pos[live] - n0]
+        return out, pos >= 0
+
+    def unit_vectors(self, ids: Sequence[str]) -> np.ndarray:
+        vecs, _ = self.item_vectors(ids)
+        return normalize_rows(vecs)
+
+    def add_item(self, item_id: str, vector: np.ndarray) -> None:
+        """Make a new item findable at once (the version on disk stays as it was)."""
+        v = np.asarray(vector, np.float32).reshape(1, self.dim)
+        with self._lock:
+            if item_id in self._pos:
+                n0 = len(self.version)
+                p = self._pos[item_id]
+                if p >= n0:
+                    self._extra_vecs[p - n0] = v[0]
+                    self._unit = None
+                    self._nn.clear()
+                return  # a stored item keeps its fitted vector
+            self._pos[item_id] = len(self.version) + len(self._extra_ids)
+            self._extra_ids.append(item_id)
+            self._extra_vecs = np.vstack([self._extra_vecs, v])
+            self._unit = None
+            self._nn.clear()
+
+    # --- search ---------------------------------------------------------------------------
+    def search(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        """The ``k`` best items per query in the version's metric, live items included."""
+        q = np.asarray(queries, np.float32).reshape(-1, self.dim)
+        kk = min(k, len(self.index))
+        rows = (
+            [h for h in (self.index.search(q, kk).row(j) for j in range(len(q)))]
+            if kk
+            else [[] for _ in q]
+        )
+        if self._extra_ids:
+            extra = self._score(q, self._extra_vecs)
+            for j, r in enumerate(rows):
+                r.extend(zip(self._extra_ids, extra[j].tolist(), strict=True))
+                r.sort(key=lambda t: -t[1])
+                del r[k:]
+        return [[(i, float(s)) for i, s in r] for r in rows]
+
+    def neighbours(self, item_ids: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
+        """Cosine neighbours of known items (themselves excluded), best first.
+
+        Exact over unit vectors for small versions; through the index (over-fetched,
+        then re-scored by cosine) beyond :data:`EXACT_NEIGHBOUR_FLOPS`. Lists are cached
+        (the same few popular items are looked up by most requests) until a live item
+        arrives, which may be anyone's new neighbour.
+        """
+        out: list[list[tuple[str, float]] | None] = [self._nn.get((i, k)) for i in item_ids]
+        todo = [i for i, hit in zip(item_ids, out, strict=True) if hit is None]
+        if todo:
+            found = dict(zip(todo, self._neighbours(todo, k), strict=True))
+            with self._lock:
+                if len(self._nn) + len(found) > NEIGHBOUR_CACHE:
+                    self._nn.clear()
+                for i, hits in found.items():
+                    self._nn[(i, k)] = hits
+            out = [
+                hit if hit is not None else found[i] for i, hit in zip(item_ids, out, strict=True)
+            ]
+        return out
+
+    def _neighbours(self, item_ids: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
+        vecs, known = self.item_vectors(item_ids)
+        q = normalize_rows(vecs)
+        if len(self) * self.dim <= EXACT_NEIGHBOUR_FLOPS:
+            unit = self._all_unit()
+            ids = self._all_ids()
+            scores = q @ unit.T
+            out = []
+            for j, item in enumerate(item_ids):
+                if not known[j]:
+                    out.append([])
+                    continue
+                s = scores[j]
+                kk = min(k + 1, len(s))
+                top = np.argpartition(-s, kk - 1)[:kk]
+                top = top[np.argsort(-s[top], kind="stable")]
+                out.append([(ids[t], float(s[t])) for t in top if ids[t] != item][:k])
+            return out
+        found = self.search(q, 3 * k + 1)
+        out = []
+        for j, item in enumerate(item_ids):
+            cand = [i for i, _ in found[j] if i != item and i is not None]
+            if not known[j] or not cand:
+                out.append([])
+                continue
+            sims = self.unit_vectors(cand) @ q[j]
+            order = np.argsort(-sims, kind="stable")[:k]
+            out.append([(cand[t], float(sims[t])) for t in order])
+        return out
+
+    def _all_ids(self) -> list[str]:
+        return self.version.ids.tolist() + self._extra_ids
+
+    def _all_unit(self) -> np.ndarray:
+        with self._lock:
+            if self._unit is None:
+                base = normalize_rows(np.asarray(self.version.vectors, np.float32))
+                self._unit = (
+                    np.vstack([base, normalize_rows(self._extra_vecs)]) if self._extra_ids else base
+                )
+            return self._unit
+
+    def _score(self, q: np.ndarray, x: np.ndarray) -> np.ndarray:
+        if self.metric == "cosine":
+            return normalize_rows(q) @ normalize_rows(x).T
+        if self.metric == "l2":
+            return -((q[:, None, :] - x[None, :, :]) ** 2).sum(-1)
+        return q @ x.T
+
+    # --- users ----------------------------------------------------------------------------
+    def stored_user(self, user: str) -> np.ndarray | None:
+        """The user's vector as fitted in the version (None when it has none)."""
+        p = self._user_pos.get(user)
+        return None if p is None else np.asarray(self._users.vectors[p], np.float32)
+
+    def user_vector(
+        self, user: str, recent: Sequence[str] = (), weights: Sequence[float] | None = None
+    ) -> np.ndarray | None:
+        """The freshest vector for ``user``: folded in after live events, else the fitted
+        one, else folded in from ``recent`` items (a user the version never saw)."""
+        v = self.live_users.get(user)
+        if v is not None:
+            return v
+        v = self.stored_user(user)
+        if v is not None:
+            return v
+        return self.fold_in(recent, weights) if len(recent) else None
+
+    def set_user(self, user: str, vector: np.ndarray | None) -> None:
+        if vector is not None:
+            self.live_users[user] = np.asarray(vector, np.float32)
+
+    def fold_in(
+        self, item_ids: Sequence[str], weights: Sequence[float] | None = None
+    ) -> np.ndarray | None:
+        """A user vector from the items they engaged with, without retraining.
+
+        ALS and BPR versions solve their own least-squares fold-in (``fold_in_user`` of
+        :mod:`roost.embed.mf`); other versions take the weighted mean of unit item vectors.
+        """
+        ids = [i for i in item_ids if i in self._pos]
+        if not ids:
+            return None
+        w = (
+            None
+            if weights is None
+            else [w for i, w in zip(item_ids, weights, strict=True) if i in self._pos]
+        )
+        if self.method in FOLD_IN_METHODS and self._users is not None:
+            base = [i for i in ids if self._pos[i] < len(self.version)]
+            if base:
+                wb = (
+                    None
+                    if w is None
+                    else [
+                        x for i, x in zip(ids, w, strict=True) if self._pos[i] < len(self.version)
+                    ]
+                )
+                return self._fold_model().fold_in_user(base, wb)
+        unit = self.unit_vectors(ids)
+        ww = np.ones(len(ids)) if w is None else np.maximum(np.asarray(w, np.float64), 0.0)
+        if ww.sum() <= 0:
+            return None
+        return (ww[:, None] * unit).sum(0).astype(np.float32) / np.float32(ww.sum())
+
+    def _fold_model(self):
+        """The version's factorisation model rebuilt from its stored factors (no refit)."""
+        with self._lock:
+            if self._folder is None:
+                from roost.embed import get
+
+                params = dict(self.version.manifest.get("params", {}))
+                model = get(self.method)(**params)
+                model.item_ids_ = np.asarray(self.version.ids, dtype=object)
+                model.item_vectors_ = np.asarray(self.version.vectors, np.float32)
+                model.cold_items_ = np.zeros(len(self.version), bool)
+                model.user_ids_ = np.asarray(self._users.ids, dtype=object)
+                model.user_vectors_ = np.asarray(self._users.vectors, np.float32)
+                model.fingerprint_ = self.version.manifest.get("fingerprint", "")
+                model.training_ = {}
+                self._folder = model
+            return self._folder
+
+    # --- text -----------------------------------------------------------------------------
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors for free texts in this version's space (content versions only).
+
+        The encoder is the one semantic search uses (:func:`roost.search.semantic.encoder_for`),
+        built on first use; :meth:`share_encoder` hands over one already built.
+        """
+        if not self.is_content:
+            raise RoostError(
+                f"version {self.id} ({self.method}) cannot embed text; use a transformer version"
+            )
+        with self._lock:
+            if self._encoder is None:
+                from roost.search.semantic import encoder_for
+
+                self._encoder = encoder_for(self.version.manifest, self.encoder_folder)
+            enc = self._encoder
+        return np.asarray(enc.encode(list(texts)), np.float32)
+
+    def share_encoder(self, encoder: Any) -> None:
+        self._encoder = encoder
+
+
+def load_space(alias: str, version: Version, indexes_dir: Path) -> tuple[VectorSpace, list[str]]:
+    """Open ``version`` for serving with its saved index (the first that loads and is bound
+    to it), else an exact index built in memory. Returns the space and the problems met."""
+    problems: list[str] = []
+    index = None
+    folder = indexes_dir / version.id
+    if folder.is_dir():
+        for path in sorted(p for p in folder.iterdir() if (p / "index.json").is_file()):
+            try:
+                index = Index.load(path, expect_version=version.id, expect_dim=version.dim)
+                break
+            except RoostError as e:
+                problems.append(str(e))
+    from roost.search.semantic import ENCODER_FOLDER
+
+    return VectorSpace(alias, version, index, folder / ENCODER_FOLDER), problems
