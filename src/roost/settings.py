@@ -28,6 +28,12 @@ SETTINGS: dict[str, Setting] = {
         Setting("host", "ROOST_HOST", "127.0.0.1", "address the service binds; 0.0.0.0 needs API keys"),
         Setting("port", "ROOST_PORT", 8000, "port the service listens on", int),
         Setting("progress", "ROOST_PROGRESS", "auto", "progress bars: auto (when a terminal), on, off"),
+        Setting("keys_file", "ROOST_KEYS_FILE", "", "API keys file (hashed keys); empty: <home>/keys.json"),
+        Setting("max_body", "ROOST_MAX_BODY", 1_048_576, "largest request body the service accepts, in bytes (413 above)", int),
+        Setting("max_k", "ROOST_MAX_K", 100, "largest k a recommend, similar or search request may ask for (422 above)", int),
+        Setting("max_page", "ROOST_MAX_PAGE", 500, "largest page size of a listing and batch size of /embed and /events (422 above)", int),
+        Setting("cors_origins", "ROOST_CORS_ORIGINS", "", "comma-separated origins allowed by CORS; empty: CORS closed"),
+        Setting("session_secret", "ROOST_SESSION_SECRET", "", "secret that signs web session cookies; empty: one kept in <home>/session.key"),
     )
 }
 

@@ -1,0 +1,149 @@
+"""``roost serve`` (the HTTP service and web app under uvicorn) and ``roost keys``."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from pathlib import Path
+
+import typer
+
+from roost.cli.common import JSON, emit_json, home, table
+from roost.settings import resolve
+from roost.store.home import Home
+from roost.types import RoostError
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
+def create_keys(
+    home_path: str | Path, roles: tuple[str, ...] = ("read", "admin"), name: str = "demo"
+) -> dict[str, str]:
+    """Make one key per role in the home's keys file; returns ``{role: key}`` (shown once)."""
+    from roost.service import KeyStore, ServiceSettings
+
+    keys = KeyStore(ServiceSettings.from_env(home_path).keys_path)
+    return {role: keys.create(role, name=name)[0] for role in roles}
+
+
+def serve_forever(
+    home_path: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    keys: dict[str, str] | None = None,
+    *,
+    surfaces: str | Path | None = None,
+) -> None:
+    """Serve ``home_path`` until interrupted; prints the address, the web sign-in link and
+    ``keys`` (``{role: key}``, e.g. those :func:`create_keys` made).
+
+    Refuses an address other than loopback when no API key is configured: an open API
+    must not face a network.
+    """
+    import uvicorn
+
+    from roost.service import KeyStore, ServiceSettings, create_app
+
+    settings = ServiceSettings.from_env(home_path, surfaces=Path(surfaces) if surfaces else None)
+    if not _is_loopback(host) and not KeyStore(settings.keys_path):
+        raise RoostError(
+            f"refusing to bind {host} without API keys: create one with "
+            "`roost keys create --role admin` (or bind 127.0.0.1)"
+        )
+    app = create_app(settings)
+    shown = f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{port}"
+    lines = [f"Roost is serving {settings.home} on {base}", f"  API docs: {base}/docs"]
+    if KeyStore(settings.keys_path):
+        lines.append(f"  web app:  {base}/signin?token={settings.web_token}")
+    else:
+        lines.append(f"  web app:  {base}/  (no API keys: the API is open on loopback)")
+    for role, key in (keys or {}).items():
+        lines.append(f"  {role} key: {key}")
+    typer.echo("\n".join(lines))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # uvicorn's own access log prints query strings (a sign-in token); ours does not.
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
+
+
+def serve(
+    host: str = typer.Option(
+        None,
+        "--host",
+        help="address to bind [env ROOST_HOST; default 127.0.0.1]",
+        show_default=False,
+    ),
+    port: int = typer.Option(
+        None, "--port", help="port [env ROOST_PORT; default 8000]", show_default=False
+    ),
+    surfaces: Path = typer.Option(
+        None, "--surfaces", help="surfaces TOML (default <home>/surfaces.toml)"
+    ),
+) -> None:
+    """Serve the HTTP API and the Flutter web app for this home."""
+    h = home()
+    if not h.exists():
+        raise RoostError(f"{h.path}: no Roost home here (run `roost init` or `roost demo` first)")
+    serve_forever(h.path, resolve("host", host), resolve("port", port), surfaces=surfaces)
+
+
+keys_app = typer.Typer(help="API keys of the service: create, list, revoke.", no_args_is_help=True)
+
+
+def _keystore():
+    from roost.service import KeyStore, ServiceSettings
+
+    h: Home = home()
+    return KeyStore(ServiceSettings.from_env(h.path).keys_path)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: str = typer.Option(
+        ..., "--role", help="read (queries) or admin (also writes and aliases)"
+    ),
+    name: str = typer.Option("", "--name", help="a label shown by `roost keys list`"),
+    json_out: bool = JSON,
+) -> None:
+    """Create a key; it is printed once and only its salted hash is stored."""
+    key, record = _keystore().create(role, name=name)
+    if json_out:
+        emit_json({"key": key, **record.public()})
+    else:
+        typer.echo(key)
+        typer.echo(f"(role {record.role}, id {record.id}; store it now: it is not kept)", err=True)
+
+
+@keys_app.command("list")
+def keys_list(json_out: bool = JSON) -> None:
+    """List keys: id, role, name, created (never the keys)."""
+    rows = [r.public() for r in _keystore().list()]
+    if json_out:
+        emit_json(rows)
+    else:
+        table(
+            "API keys",
+            ["id", "role", "name", "created"],
+            [[r[c] for c in ("id", "role", "name", "created")] for r in rows],
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: str = typer.Argument(..., help="the key's id (see `roost keys list`)"),
+) -> None:
+    """Revoke a key by id; running services refuse it from their next request."""
+    gone = _keystore().revoke(key_id)
+    typer.echo(f"revoked {gone.id} ({gone.role})")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.add_typer(keys_app, name="keys")

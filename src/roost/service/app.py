@@ -1,0 +1,80 @@
+"""The app factory: :func:`create_app` wires settings, runtime, middleware and routers."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from roost import __version__
+from roost.service import api_catalog, api_events, api_ops, api_queries, api_versions, errors, web
+from roost.service.config import ServiceSettings
+from roost.service.middleware import BodyLimit, Metrics
+from roost.service.runtime import Runtime
+from roost.service.schemas import Message
+
+# Documented on every API route: a client (and schemathesis) knows each can happen.
+COMMON = {code: {"model": Message} for code in (401, 403, 404, 409, 413, 503)}
+
+
+def create_app(settings: ServiceSettings | str | Path | None = None) -> FastAPI:
+    """The Roost HTTP service and web app for one home.
+
+    Parameters
+    ----------
+    settings : :class:`ServiceSettings`, or a home path (other settings from the
+        environment and defaults).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> app = create_app(ServiceSettings(home=tempfile.mkdtemp(), load_engine=False))
+    >>> with TestClient(app) as client:
+    ...     client.get("/health/live").json()
+    {'ok': True, 'problems': []}
+    """
+    if not isinstance(settings, ServiceSettings):
+        settings = ServiceSettings.from_env(settings)
+    settings = settings.with_(home=Path(settings.home).expanduser().absolute())
+    rt = Runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        rt.start()
+        try:
+            yield
+        finally:
+            rt.close()
+
+    app = FastAPI(
+        title="Roost",
+        version=__version__,
+        description="Recommendations, more-like-this and search over one Roost home. "
+        "Send an API key as `X-API-Key` (or `Authorization: Bearer`); roles: read, admin.",
+        lifespan=lifespan,
+        responses=COMMON,
+    )
+    app.state.runtime = rt
+    app.state.prometheus = api_ops.prometheus_registry(rt)
+    errors.install(app)
+    app.include_router(api_ops.router())
+    app.include_router(api_catalog.router(settings))
+    app.include_router(api_events.router(settings))
+    app.include_router(api_queries.router(settings))
+    app.include_router(api_versions.router())
+    web.install(app, settings)
+    # Outermost first: metrics see every answer, including the body limit's 413.
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["X-API-Key", "Authorization", "Content-Type", "Idempotency-Key"],
+        )
+    app.add_middleware(BodyLimit, limit=settings.max_body)
+    app.add_middleware(Metrics, runtime=rt)
+    return app

@@ -1,0 +1,99 @@
+"""The service's settings, resolved once at the edge from :mod:`roost.settings`."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from roost.settings import resolve
+from roost.store.home import Home
+
+SESSION_KEY_FILE = "session.key"
+KEYS_FILE = "keys.json"
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Everything :func:`roost.service.create_app` needs; plain values, no environment.
+
+    Parameters
+    ----------
+    home : the Roost home served.
+    keys_file : the API keys file (default ``<home>/keys.json``). No keys in it: the API is
+        open, which :func:`roost.cli.serve.serve_forever` allows on loopback only.
+    max_body : largest request body in bytes (413 above).
+    max_k : largest ``k`` of recommend, similar and search (422 above).
+    max_page : largest listing page, ``/embed`` batch and ``/events`` batch (422 above).
+    cors_origins : origins allowed to call from a browser; empty keeps CORS closed.
+    session_secret : signs the web session cookie (default: a secret kept in the home).
+    surfaces : a surfaces config for the engine (default ``<home>/surfaces.toml``).
+    web_token : a sign-in token for the web app when keys are configured (default: a
+        random one per start, printed with the address, as a notebook server does).
+    load_engine : open the engine at start (False serves the catalog only).
+    """
+
+    home: Path
+    keys_file: Path | None = None
+    max_body: int = 1_048_576
+    max_k: int = 100
+    max_page: int = 500
+    cors_origins: tuple[str, ...] = ()
+    session_secret: str = ""
+    surfaces: Path | None = None
+    web_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    load_engine: bool = True
+
+    @classmethod
+    def from_env(
+        cls, home: str | Path | None = None, environ: dict[str, str] | None = None, **overrides: Any
+    ) -> ServiceSettings:
+        """Settings from explicit values, then the environment, then the defaults."""
+
+        def get(name: str) -> Any:
+            return resolve(name, overrides.pop(name, None), environ)
+
+        h = Home.at(resolve("home", home, environ)).path
+        keys = get("keys_file")
+        origins = get("cors_origins")
+        if isinstance(origins, str):
+            origins = tuple(o.strip() for o in origins.split(",") if o.strip())
+        return cls(
+            home=h,
+            keys_file=Path(keys) if keys else None,
+            max_body=int(get("max_body")),
+            max_k=int(get("max_k")),
+            max_page=int(get("max_page")),
+            cors_origins=tuple(origins),
+            session_secret=get("session_secret"),
+            **overrides,
+        )
+
+    @property
+    def keys_path(self) -> Path:
+        return self.keys_file or self.home / KEYS_FILE
+
+    def with_(self, **changes: Any) -> ServiceSettings:
+        return replace(self, **changes)
+
+    def session_key(self) -> str:
+        """The cookie-signing secret: the configured one, else one kept in the home (0600),
+        so that sessions survive a restart."""
+        if self.session_secret:
+            return self.session_secret
+        path = self.home / SESSION_KEY_FILE
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            pass
+        self.home.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(32)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first: use theirs
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as f:
+            f.write(value)
+        return value

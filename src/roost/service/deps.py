@@ -1,0 +1,98 @@
+"""Dependencies every router uses: the runtime, the caller's role, the engine, caps.
+
+Who may call: a request carries an API key (``X-API-Key: roost_...`` or ``Authorization:
+Bearer roost_...``), or the web app's signed session cookie. With no keys configured the
+API is open (loopback only, see :func:`roost.cli.serve.serve_forever`). Roles are ordered:
+``read`` < ``admin``. A session may write only with the CSRF token of its pages
+(``X-Roost-CSRF``), so another site cannot post on a signed-in bird's behalf.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from roost.service.runtime import Runtime
+
+RANK = {"public": 0, "read": 1, "admin": 2}
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "X-Roost-CSRF"
+
+_api_key = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="an API key: roost_<id>_<secret>"
+)
+_bearer = HTTPBearer(auto_error=False, description="the same API key as a bearer token")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: ``kind`` is key, session or open; ``user`` is a session's bird."""
+
+    kind: str
+    role: str
+    name: str = ""
+    user: str | None = None
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(401, message, headers={"WWW-Authenticate": 'Bearer realm="roost"'})
+
+
+def principal(
+    request: Request,
+    key: str | None = Security(_api_key),
+    bearer: HTTPAuthorizationCredentials | None = Security(_bearer),
+) -> Principal:
+    """The caller, or 401. An invalid key is refused even where a session exists."""
+    rt = runtime(request)
+    given = key or (bearer.credentials if bearer else None)
+    if given:
+        record = rt.keys.check(given)
+        if record is None:
+            raise _unauthorized("invalid API key")
+        return Principal("key", record.role, name=record.id)
+    session = request.scope.get("session") or {}
+    if session.get("access"):
+        if request.method not in SAFE_METHODS:
+            sent = request.headers.get(CSRF_HEADER, "")
+            if not secrets.compare_digest(sent.encode(), str(session.get("csrf", "")).encode()):
+                raise HTTPException(
+                    403, f"a session's writes need the {CSRF_HEADER} header of its pages"
+                )
+        return Principal("session", session.get("role", "read"), user=session.get("user"))
+    if not rt.keys:
+        return Principal("open", "admin")
+    raise _unauthorized("an API key is required (X-API-Key header or Authorization: Bearer)")
+
+
+def require(role: str) -> Callable[..., Principal]:
+    """A dependency admitting callers of ``role`` or above (403 otherwise)."""
+
+    def check(who: Principal = Depends(principal)) -> Principal:
+        if RANK[who.role] < RANK[role]:
+            raise HTTPException(403, f"this needs the {role} role; the caller has {who.role}")
+        return who
+
+    check.__name__ = f"require_{role}"
+    return check
+
+
+def engine(request: Request):
+    """The engine, or 503 while it loads or when it could not be opened."""
+    rt = runtime(request)
+    if rt.engine is None:
+        why = (
+            "the engine is loading"
+            if rt.loading
+            else f"the engine is not available ({rt.engine_error or 'not started'})"
+        )
+        raise HTTPException(503, why, headers={"Retry-After": "5"} if rt.loading else None)
+    return rt.engine

@@ -1,0 +1,110 @@
+"""What a running service holds: settings, keys, stores, the engine, metrics.
+
+One :class:`Runtime` per app, made by the lifespan and reached through dependencies
+(:mod:`roost.service.deps`): no module globals, so two apps in one process (tests, the
+benchmark) never share state.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from roost.monitor.latency import LatencyRegistry
+from roost.service.config import ServiceSettings
+from roost.service.idempotency import IdempotencyStore
+from roost.service.keys import KeyStore
+from roost.store import Home, open_store
+from roost.store.base import CatalogStore
+from roost.store.versions import VersionStore
+
+if TYPE_CHECKING:
+    from roost.engine import Engine
+
+log = logging.getLogger("roost.service")
+
+
+class Runtime:
+    """The state of one service: opened at start, closed at shutdown."""
+
+    def __init__(self, settings: ServiceSettings):
+        self.settings = settings
+        self.home = Home.at(settings.home)
+        self.keys = KeyStore(settings.keys_path)
+        self.http = LatencyRegistry()  # per endpoint; the engine keeps its own per stage
+        self.counts: dict[tuple[str, str, int], int] = {}
+        self.counts_lock = threading.Lock()
+        self.engine: Engine | None = None
+        self.engine_error: str | None = None
+        self.loading = False
+        self.started = time.time()
+        self.maps: dict[tuple, Any] = {}  # explorer maps, by (version id, method, points)
+        self.maps_lock = threading.Lock()
+        self._local = threading.local()
+        self._opened: list[Any] = []
+        self._opened_lock = threading.Lock()
+        self.idempotency = IdempotencyStore(self.home.path / "service.db")
+
+    # --- per-thread handles (a store object serves one thread) ----------------------------
+    def store(self) -> CatalogStore:
+        s = getattr(self._local, "store", None)
+        if s is None:
+            s = self._local.store = open_store(self.home, create=True)
+            with self._opened_lock:
+                self._opened.append(s)
+        return s
+
+    def versions(self) -> VersionStore:
+        v = getattr(self._local, "versions", None)
+        if v is None:
+            v = self._local.versions = VersionStore(self.home, create=True)
+            with self._opened_lock:
+                self._opened.append(v)
+        return v
+
+    # --- the engine -----------------------------------------------------------------------
+    def load_engine(self) -> None:
+        """Open the engine (in a background thread: /health/live answers meanwhile)."""
+        self.loading = True
+        started = time.perf_counter()
+        try:
+            from roost.engine import Engine
+
+            self.engine = Engine.open(self.home, surfaces=self.settings.surfaces)
+            self.engine_error = None
+            log.info("engine ready in %.1f s", time.perf_counter() - started)
+        except Exception as e:  # any failure is reported by /health/ready, not raised
+            self.engine_error = f"{type(e).__name__}: {e}"
+            log.warning("engine not loaded: %s", self.engine_error)
+        finally:
+            self.loading = False
+
+    def start(self) -> None:
+        self.store()  # create the home and apply migrations before serving
+        if self.settings.load_engine:
+            self.loading = True
+            threading.Thread(target=self.load_engine, name="roost-engine-load", daemon=True).start()
+
+    def count(self, route: str, method: str, status: int) -> None:
+        with self.counts_lock:
+            key = (route, method, status)
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def close(self) -> None:
+        # Wait for a load in flight: closing an engine half-opened in another thread races.
+        deadline = time.monotonic() + 60
+        while self.loading and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for h in opened:
+            try:
+                h.close()
+            except Exception:  # a handle of a finished thread: nothing left to release
+                pass
+        self.idempotency.close()

@@ -1,0 +1,159 @@
+"""Who may call what: a matrix over every route the OpenAPI schema lists (a route missing
+from the matrix fails), and over the web pages outside the schema."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+from fastapi.routing import APIRoute
+
+# (method, path) -> the least role that may call it.
+MATRIX = {
+    ("GET", "/health/live"): "public",
+    ("GET", "/health/ready"): "public",
+    ("GET", "/metrics"): "read",
+    ("GET", "/items"): "read",
+    ("POST", "/items"): "admin",
+    ("GET", "/items/{item_id}"): "read",
+    ("PUT", "/items/{item_id}"): "admin",
+    ("DELETE", "/items/{item_id}"): "admin",
+    ("GET", "/users"): "read",
+    ("POST", "/users"): "admin",
+    ("GET", "/users/{user_id}"): "read",
+    ("PUT", "/users/{user_id}"): "admin",
+    ("DELETE", "/users/{user_id}"): "admin",
+    ("GET", "/users/{user_id}/follows"): "read",
+    ("PUT", "/follows"): "admin",
+    ("DELETE", "/follows/{follower}/{followee}"): "admin",
+    ("POST", "/events"): "admin",
+    ("GET", "/recommend/{user}"): "read",
+    ("GET", "/similar/{item}"): "read",
+    ("GET", "/search"): "read",
+    ("POST", "/embed"): "read",
+    ("GET", "/versions"): "read",
+    ("GET", "/versions/diff"): "read",
+    ("GET", "/versions/{ref}"): "read",
+    ("PUT", "/aliases/{name}"): "admin",
+    ("POST", "/aliases/{name}/rollback"): "admin",
+    ("POST", "/reload"): "admin",
+}
+# Web pages (not in the schema): what a browser without a session gets.
+WEB = {
+    ("GET", "/"): 303,
+    ("GET", "/signin"): 200,
+    ("POST", "/signin"): 403,
+    ("POST", "/signout"): 303,
+    ("POST", "/web/liked/{item_id}"): 403,
+    ("GET", "/web/search"): 303,
+    ("GET", "/web/items/{item_id}"): 303,
+    ("GET", "/web/explorer"): 303,
+    ("GET", "/web/versions"): 303,
+}
+
+
+def schema_routes(app) -> list[tuple[str, str]]:
+    paths = app.openapi()["paths"]
+    return sorted((m.upper(), p) for p, ops in paths.items() for m in ops)
+
+
+def concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "x", path)
+
+
+def call(client, method, path, headers=None):
+    kw = {"json": {}} if method in ("POST", "PUT") else {}
+    return client.request(
+        method, concrete(path), headers=headers or {}, follow_redirects=False, **kw
+    )
+
+
+def test_every_schema_route_is_in_the_matrix(api):
+    routes = schema_routes(api.app)
+    assert [r for r in routes if r not in MATRIX] == []
+    assert [r for r in MATRIX if r not in routes] == []  # no stale rows either
+
+
+@pytest.mark.parametrize("route", sorted(MATRIX))
+def test_roles(api, route):
+    method, path = route
+    need = MATRIX[route]
+    anonymous = call(api, method, path)
+    wrong = call(api, method, path, {"X-API-Key": "roost_0000beef_not-a-key"})
+    read = call(api, method, path, {"X-API-Key": api.keys["read"]})
+    admin = call(api, method, path, {"Authorization": f"Bearer {api.keys['admin']}"})
+    if need == "public":
+        assert anonymous.status_code not in (401, 403)
+        return
+    assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"].startswith(
+        "Bearer"
+    )
+    assert wrong.status_code == 401
+    assert admin.status_code not in (401, 403)
+    if need == "read":
+        assert read.status_code not in (401, 403)
+    else:
+        assert read.status_code == 403
+        assert "admin" in read.json()["detail"]
+
+
+def test_every_web_route_is_in_the_web_matrix(api):
+    listed = set(schema_routes(api.app))
+    web = sorted(
+        (m, r.path) for r in api.app.routes if isinstance(r, APIRoute) for m in r.methods
+        if (m, r.path) not in listed
+    )  # fmt: skip
+    assert web == sorted(WEB)
+
+
+@pytest.mark.parametrize("route", sorted(WEB))
+def test_web_without_a_session(api, route):
+    method, path = route
+    api.cookies.clear()
+    kw = {"data": {"user": "wren", "csrf": "x"}} if method == "POST" else {}
+    r = api.request(method, concrete(path), follow_redirects=False, **kw)
+    assert r.status_code == WEB[route]
+    if r.status_code == 303 and method == "GET":
+        assert r.headers["location"] == "/signin"
+
+
+def test_keys_are_stored_hashed_and_never_logged(api, shared_home, caplog):
+    home, keys = shared_home
+    text = (home / "keys.json").read_text()
+    for key in keys.values():
+        assert key not in text and key.split("_")[2] not in text
+    with caplog.at_level(logging.DEBUG):
+        api.get("/items", headers={"X-API-Key": keys["read"]})
+        api.get("/items", headers={"X-API-Key": keys["read"] + "x"})
+        api.get("/items", params={"api_key": keys["admin"]})
+    # The server's records only: the test's HTTP client logs the URLs it requests.
+    logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("httpx"))
+    assert "GET /items 200" in logged  # the access log did run
+    assert all(k not in logged and k.split("_")[2] not in logged for k in keys.values())
+
+
+def test_a_revoked_key_stops_working_at_once(fresh):
+    from roost.service import KeyStore
+
+    store = KeyStore(fresh.home / "keys.json")
+    key, record = store.create("read")
+    assert fresh.get("/items", headers={"X-API-Key": key}).status_code == 200
+    store.revoke(record.id)
+    assert fresh.get("/items", headers={"X-API-Key": key}).status_code == 401
+
+
+def test_open_without_keys_but_a_session_still_needs_csrf(template, tmp_path):
+    from fastapi.testclient import TestClient
+    from flutter_home import copy, wait_ready
+
+    from roost.service import ServiceSettings, create_app
+
+    home = copy(template, tmp_path / "home")
+    with TestClient(create_app(ServiceSettings(home=home))) as c:
+        wait_ready(c)
+        assert c.get("/items").status_code == 200  # no keys configured: open (loopback only)
+        c.get("/signin")  # the session cookie now carries access (open mode)
+        body = {"events": [{"user_id": "wren", "item_id": "song-4", "kind": "like"}]}
+        r = c.post("/events", json=body, headers={"Idempotency-Key": "k1"})
+        assert r.status_code == 403 and "X-Roost-CSRF" in r.json()["detail"]
