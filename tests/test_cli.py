@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from roost.cli import main
 
 
@@ -63,10 +65,21 @@ def test_bad_map_and_datasets(tmp_path, capsys):
     assert code == 0 and "movietweetings" in {d["name"] for d in json.loads(out)}
 
 
+@pytest.mark.slow
 def test_demo_no_serve_json(tmp_path, capsys):
     code, out, _ = run(capsys, "--home", str(tmp_path / "h"), "demo", "--no-serve", "--json")
     assert code == 0
-    assert json.loads(out)["stats"]["events"] == 100_000
+    doc = json.loads(out)
+    assert doc["stats"]["events"] == 100_000
+    assert {"text", "collab"} <= set(doc["build"]["versions"]) and "item2vec" in doc["build"]
+    assert "popularity" in {r["method"] for r in doc["evaluation"]["leaderboard"]}
+    recs = doc["recommendations"]["items"]
+    assert len(recs) == 5 and all(r["why"] for r in recs)
+    # a second run stores nothing new and reuses the fitted versions
+    code, out, _ = run(capsys, "--home", str(tmp_path / "h"), "demo", "--no-serve", "--json")
+    doc2 = json.loads(out)
+    assert code == 0 and set(doc2["build"]["reused"]) == {"text", "collab", "item2vec"}
+    assert all(r["stored"] == 0 for r in doc2["ingest"])
 
 
 def test_console_script_exit_codes(tmp_path):

@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from roost.cli import data, demo, embed, monitor, versions
+from roost.cli import data, demo, embed, eval, monitor, recommend, search, serve, versions
 from roost.cli.common import state
 from roost.settings import resolve
 from roost.types import RoostError
@@ -38,6 +38,10 @@ demo.register(app)
 versions.register(app)
 embed.register(app)
 monitor.register(app)
+eval.register(app)
+serve.register(app)
+search.register(app)
+recommend.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
