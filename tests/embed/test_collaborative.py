@@ -14,18 +14,20 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from roost.data.frames import Catalog, Interactions
 from roost.embed import get
-from roost.embed.base import Embedder
+from roost.embed.base import Embedder, id_directions
 from roost.embed.graph import bipartite, random_walks
-from roost.embed.item2vec import cold_vectors
 from roost.types import NotFittedError, RoostError, UnknownIdError
 
 HALF = 10  # items per group
 # Small, fast settings that still learn the checkerboard (tests pin threads to 1).
 FAST = {
     "item2vec": dict(embedding_dim=8, sample=0.0, epochs=20, n_threads=1),
-    "deepwalk": dict(embedding_dim=8, sample=0.0, walk_length=10, walks_per_node=5, n_threads=1),
+    "deepwalk": dict(
+        embedding_dim=8, sample=0.0, walk_length=10, walks_per_node=5, epochs=5, n_threads=1
+    ),
     "node2vec": dict(
-        embedding_dim=8, sample=0.0, walk_length=10, walks_per_node=5, p=2.0, q=0.5, n_threads=1
+        embedding_dim=8, sample=0.0, walk_length=10, walks_per_node=5, p=2.0, q=0.5, epochs=5,
+        n_threads=1,
     ),
     "als": dict(factors=4, regularization=0.1, n_threads=1),
     "bpr": dict(factors=4, learning_rate=0.1, iterations=300, regularization=0.05, n_threads=1),
@@ -162,15 +164,15 @@ def test_cold_item_gets_the_documented_fallback(fitted, board, name):
     cold = s.vectors[list(s.ids).index("cold")]
     warm_norm = np.median(np.linalg.norm(s.vectors[s.ids != "cold"], axis=1))
     assert np.isfinite(cold).all() and 0 < np.linalg.norm(cold) < 0.01 * warm_norm
-    expected = cold_vectors(np.array(["cold"], object), s.dim, 0, float(np.linalg.norm(cold)))
+    expected = id_directions(np.array(["cold"], object), s.dim, 0, float(np.linalg.norm(cold)))
     assert np.allclose(cold, expected[0], rtol=1e-5)
 
 
 def test_cold_vectors_are_distinct_per_id_and_seed():
-    a = cold_vectors(np.array(["x", "y"], object), 16, 0, 1.0)
+    a = id_directions(np.array(["x", "y"], object), 16, 0, 1.0)
     assert np.allclose(np.linalg.norm(a, axis=1), 1.0)
     assert not np.allclose(a[0], a[1])
-    assert not np.allclose(a, cold_vectors(np.array(["x", "y"], object), 16, 1, 1.0))
+    assert not np.allclose(a, id_directions(np.array(["x", "y"], object), 16, 1, 1.0))
 
 
 @pytest.mark.parametrize("name", METHODS)

@@ -45,9 +45,9 @@ TEST_PARAMS: dict[str, dict] = {
     # Tiny corpora need sample=0 (subsampling would drop every "frequent" token).
     "item2vec": {"embedding_dim": 8, "sample": 0, "epochs": 20, "n_threads": 1},
     "deepwalk": {"embedding_dim": 8, "walk_length": 10, "walks_per_node": 5, "sample": 0,
-                 "n_threads": 1},
+                 "epochs": 5, "n_threads": 1},
     "node2vec": {"embedding_dim": 8, "walk_length": 10, "walks_per_node": 5, "p": 2.0,
-                 "q": 0.5, "sample": 0, "n_threads": 1},
+                 "q": 0.5, "sample": 0, "epochs": 5, "n_threads": 1},
     # Few factors and more regularisation than implicit's defaults: 40 items overfit.
     "als": {"factors": 4, "regularization": 0.1, "n_threads": 1},
     "bpr": {"factors": 4, "learning_rate": 0.1, "iterations": 300, "regularization": 0.05,

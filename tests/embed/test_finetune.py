@@ -57,6 +57,13 @@ def test_fine_tune_moves_the_model_and_save_load_is_identical(tmp_path):
     c = catalog()
     params = {"max_pairs": 12, "train_batch_size": 4, "epochs": 2, "learning_rate": 1e-4,
               "backend": "sentence-transformers", "threads": 1, "cache_dir": str(tmp_path)}
+    torch = pytest.importorskip("torch")
+    threads, rng = torch.get_num_threads(), torch.get_rng_state()
+    emb = FineTuned(**{**params, "threads": threads + 1}).fit(c)
+    v = emb.transform(c)
+    # Seed and threads applied to the training and encoding only: they used to stay set
+    # for the rest of the process.
+    assert torch.get_num_threads() == threads and torch.equal(torch.get_rng_state(), rng)
     emb = FineTuned(**params).fit(c)
     v = emb.transform(c)
     assert v.shape == (8, 384) and v.dtype == np.float32 and np.isfinite(v).all()

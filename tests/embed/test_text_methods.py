@@ -22,8 +22,9 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from roost.data.frames import Catalog
 from roost.embed import Embedder
+from roost.embed.categorical import OneHot
 from roost.embed.compose import WordVectors, compose, item_units, tokenize
-from roost.embed.encodings import BM25, BagOfWords, OneHot, Tfidf
+from roost.embed.encodings import BM25, BagOfWords, Tfidf
 from roost.embed.matrix import LDA, LSA, PCA
 from roost.embed.words import GloVe, Word2Vec, load_word_vectors, packaged_glove
 from roost.types import RoostError
@@ -64,19 +65,19 @@ def cos(a: np.ndarray, b: np.ndarray) -> float:
 # --- encodings against scikit-learn and bm25s ---------------------------------------------
 def test_bag_of_words_is_countvectorizer():
     c = items(CORPUS)
-    bow = BagOfWords(fields=("title",)).fit(c)
+    bow = BagOfWords(fields=("title",), fallback=None).fit(c)
     ref = CountVectorizer()
     want = ref.fit_transform(CORPUS).toarray()
     assert bow.vocabulary_ == ref.get_feature_names_out().tolist()
     np.testing.assert_array_equal(bow.transform(c), want)
-    binary = BagOfWords(fields=("title",), binary=True).fit(c).transform(c)
+    binary = BagOfWords(fields=("title",), binary=True, fallback=None).fit(c).transform(c)
     np.testing.assert_array_equal(binary, (want > 0).astype(np.float32))
 
 
 @pytest.mark.parametrize("sublinear", [False, True])
 def test_tfidf_is_tfidfvectorizer(sublinear):
     c = items(CORPUS)
-    mine = Tfidf(fields=("title",), sublinear_tf=sublinear).fit(c)
+    mine = Tfidf(fields=("title",), sublinear_tf=sublinear, fallback=None).fit(c)
     want = TfidfVectorizer(sublinear_tf=sublinear).fit_transform(CORPUS).toarray()
     np.testing.assert_allclose(mine.transform(c), want, rtol=1e-6, atol=1e-7)
 
@@ -120,8 +121,9 @@ def test_bm25_document_length_counts_tokens_outside_the_vocabulary():
 def test_max_features_bounds_the_dense_width():
     c = items(CORPUS)
     for klass in (BagOfWords, Tfidf, BM25):
-        emb = klass(max_features=5).fit(c)
+        emb = klass(max_features=5, fallback=None).fit(c)
         assert emb.dim == 5 and emb.transform(c).shape == (len(CORPUS), 5)
+        assert klass(max_features=5).fit(c).dim == 5 + 256  # and the fallback columns
         assert klass().max_features == 4096  # the documented default
 
 
@@ -166,7 +168,14 @@ def test_text_encodings_round_trip(texts, new):
         dense = emb.transform(fresh)
         assert dense.dtype == np.float32 and dense.shape == (len(new), emb.dim)
         np.testing.assert_array_equal(dense, emb.transform_sparse(fresh).toarray())
-        np.testing.assert_array_equal(dense, emb.transform_texts(new))
+        # Texts encode like items, but have no id, so no fallback column: only items with
+        # no known term use those, exactly one each.
+        n_terms = len(emb.vocabulary_)
+        texts_dense = emb.transform_texts(new)
+        np.testing.assert_array_equal(dense[:, :n_terms], texts_dense[:, :n_terms])
+        assert not texts_dense[:, n_terms:].any()
+        empty = ~dense[:, :n_terms].any(axis=1)
+        np.testing.assert_array_equal((dense[:, n_terms:] != 0).sum(axis=1), empty.astype(int))
         with tempfile.TemporaryDirectory() as d:
             again = Embedder.load(emb.save(Path(d) / "e"))
         np.testing.assert_array_equal(again.transform(fresh), dense)
@@ -185,16 +194,16 @@ def categorical() -> Catalog:
 
 
 def test_onehot_modes(categorical):
-    oh = OneHot(field="category").fit(categorical)
+    oh = OneHot(field="category", fallback=None).fit(categorical)
     assert oh.categories_ == ["Comedy", "Drama"]
     np.testing.assert_array_equal(oh.transform(categorical), [[0, 1], [1, 0], [0, 0], [0, 1]])
     ordinal = OneHot(field="category", mode="ordinal").fit(categorical)
     np.testing.assert_array_equal(ordinal.transform(categorical).ravel(), [1, 0, -1, 1])
-    multi = OneHot(field="tags", mode="indicator").fit(categorical)
+    multi = OneHot(field="tags", mode="indicator", fallback=None).fit(categorical)
     assert multi.categories_ == ["fun", "long", "sad"]
     np.testing.assert_array_equal(multi.transform(categorical),
                                   [[0, 1, 1], [1, 0, 0], [0, 0, 0], [0, 0, 1]])  # fmt: skip
-    first = OneHot(field="tags").fit(categorical)  # onehot on a list: the first tag
+    first = OneHot(field="tags", fallback=None).fit(categorical)  # onehot on a list: the first tag
     np.testing.assert_array_equal(first.transform(categorical),
                                   [[0, 1], [1, 0], [0, 0], [0, 1]])  # fmt: skip
 
@@ -202,7 +211,7 @@ def test_onehot_modes(categorical):
 def test_onehot_reads_keys_of_the_fields_json(categorical):
     year = OneHot(field="fields.year").fit(categorical)
     assert year.categories_ == ["1999", "2001"]
-    lang = OneHot(field="fields.lang", mode="indicator").fit(categorical)
+    lang = OneHot(field="fields.lang", mode="indicator", fallback=None).fit(categorical)
     np.testing.assert_array_equal(lang.transform(categorical), [[1, 1], [0, 0], [0, 0], [0, 0]])
     bad = Catalog.from_pydict(items={"id": ["z"], "fields": ["{oops"]})
     with pytest.raises(RoostError, match="'z'.*JSON"):
@@ -214,7 +223,7 @@ def test_onehot_reads_keys_of_the_fields_json(categorical):
 
 
 def test_onehot_unseen_values_and_max_categories(categorical):
-    oh = OneHot(field="tags", mode="indicator", max_categories=1).fit(categorical)
+    oh = OneHot(field="tags", mode="indicator", max_categories=1, fallback=None).fit(categorical)
     assert oh.categories_ == ["sad"]  # the most frequent
     unseen = Catalog.from_pydict(items={"id": ["n"], "tags": [["sad", "brand-new"]]})
     np.testing.assert_array_equal(oh.transform(unseen), [[1]])
@@ -399,7 +408,9 @@ def test_glove_reads_your_own_vectors(tmp_path):
     assert len(words) == 76 and m.shape == (76, 50) and words[0] == "the"
     np.save(tmp_path / "mine.npy", np.eye(3, dtype=np.float32))
     (tmp_path / "mine.vocab.txt").write_text("red\nfox\nhen\n")
-    npy = GloVe(path=str(tmp_path / "mine.npy"), weighting="uniform", normalize=False)
+    npy = GloVe(
+        path=str(tmp_path / "mine.npy"), weighting="uniform", normalize=False, fallback=None
+    )
     v = npy.fit(items(["red fox"])).transform(items(["red fox", "hen", "owl"]))
     np.testing.assert_allclose(v, [[0.5, 0.5, 0], [0, 0, 1], [0, 0, 0]])
     folder = GloVe(path=str(packaged_glove()), max_words=10).fit(items(["the"]))
@@ -453,3 +464,60 @@ def test_word2vec_trains_words_past_gensims_sentence_limit():
     mine = Word2Vec(**params).fit(items([" ".join(tokens)]))
     vec = dict(zip(*mine.word_vectors(), strict=True))
     assert not np.allclose(vec["late"], start)
+
+
+# --- items without usable features: the id fallback ----------------------------------------
+FEATURELESS = ["red fox", "red hen", "blue jay", "zzz qqq", "", "red owl"]
+FALLBACK_METHODS = {
+    "onehot": lambda **kw: OneHot(field="tags", mode="indicator", **kw),
+    "bow": lambda **kw: BagOfWords(max_features=4, **kw),
+    "tfidf": lambda **kw: Tfidf(max_features=4, **kw),
+    "bm25": lambda **kw: BM25(max_features=4, **kw),
+    "lsa": lambda **kw: LSA(n_components=2, max_features=4, **kw),
+    "word2vec": lambda **kw: Word2Vec(vector_size=8, min_count=2, sample=0, epochs=2, **kw),
+    "glove": lambda **kw: GloVe(max_words=20000, **kw),
+}
+
+
+def _featureless_catalog() -> Catalog:
+    # "zzz qqq" and "" have no kept term, no known word and no tag.
+    tags = [["t1"], ["t2"], ["t1"], None, None, ["t2"]]
+    return items(FEATURELESS, tags=tags)
+
+
+@pytest.mark.parametrize("method", sorted(FALLBACK_METHODS))
+def test_items_without_features_get_an_id_direction(method):
+    c = _featureless_catalog()
+    make = FALLBACK_METHODS[method]
+    emb = make().fit(c)
+    v = emb.transform(c)
+    assert np.linalg.norm(v, axis=1).min() > 0, "no zero rows by default"
+    empty = [3, 4]
+    # Deterministic, tied to the id (not the row), unrelated to the featured items.
+    fresh = Catalog.from_pydict(items={"id": ["i4", "new"], "title": ["", "zzz"]})
+    w = emb.transform(fresh)
+    np.testing.assert_array_equal(w[0], v[4])
+    assert np.linalg.norm(w[1]) > 0 and not np.allclose(w[1], v[4])
+    np.testing.assert_array_equal(make().fit(c).transform(c), v)
+    if method in ("onehot", "bow", "tfidf", "bm25"):  # a column block of their own
+        assert not (v[empty][:, None, :] * v[[0, 1, 2, 5]][None, :, :]).any()
+    # Without the fallback the same items are zero rows, as documented.
+    bare = make(fallback=None).fit(c).transform(c)
+    assert not bare[empty].any() and np.abs(bare[[0, 1, 2, 5]]).sum(axis=1).min() > 0
+    assert bare.shape[1] <= v.shape[1]
+
+
+def test_fallback_leaves_texts_and_featured_items_alone():
+    c = _featureless_catalog()
+    on, off = Tfidf(max_features=4).fit(c), Tfidf(max_features=4, fallback=None).fit(c)
+    np.testing.assert_array_equal(on.transform(c)[[0, 1, 2, 5], : off.dim],
+                                  off.transform(c)[[0, 1, 2, 5]])  # fmt: skip
+    assert not on.transform_texts(["zzz", ""]).any()  # a query has no id
+    w2v = Word2Vec(vector_size=8, min_count=2, sample=0, epochs=2).fit(c)
+    assert not w2v.transform_texts(["zzz"]).any()
+    np.testing.assert_allclose(np.linalg.norm(w2v.transform(c), axis=1), 1, atol=1e-5)
+    for klass in (Tfidf, OneHot, LSA, Word2Vec):
+        with pytest.raises(RoostError, match="fallback"):
+            klass(fallback="mean").fit(c)
+    with pytest.raises(RoostError, match="fallback_buckets"):
+        Tfidf(fallback_buckets=0).fit(c)

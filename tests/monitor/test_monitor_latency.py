@@ -150,3 +150,62 @@ def test_latency_import_stays_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --- saved in the home: merging across registries, processes and repeated saves -----------
+def _counts(reg: LatencyRegistry) -> dict[str, int]:
+    return {stage: h.count for stage, h in reg.items()}
+
+
+def test_save_merges_and_never_counts_twice(tmp_path):
+    from roost.monitor.latency import latency_path
+
+    path = latency_path(tmp_path / "home")
+    assert path == tmp_path / "home" / "metrics" / "latency.json"
+    a, b = LatencyRegistry(), LatencyRegistry()
+    for ms in (1, 2, 3):
+        a.record("GET /recommend", ms / 1000)
+    b.record("GET /recommend", 0.004)
+    b.record("recommend.rank", 0.0005)
+    a.save(path)
+    a.save(path)  # nothing new: adds nothing
+    b.save(path)
+    a.record("GET /recommend", 0.005)
+    a.save(path)  # only the new duration
+    saved = LatencyRegistry.load(path)
+    assert _counts(saved) == {"GET /recommend": 5, "recommend.rank": 1}
+    everything = LatencyRegistry()
+    for ms in (1, 2, 3, 4, 5):
+        everything.record("GET /recommend", ms / 1000)
+    np.testing.assert_array_equal(saved.histogram("GET /recommend").counts,
+                                  everything.histogram("GET /recommend").counts)  # fmt: skip
+    h = saved.histogram("GET /recommend")
+    assert h.min == 0.001 and h.max == 0.005 and h.total == pytest.approx(0.015)
+    assert _counts(a) == {"GET /recommend": 4}  # the registry itself stays cumulative
+
+
+def test_concurrent_saves_from_processes_add_up(tmp_path):
+    path = tmp_path / "metrics" / "latency.json"
+    code = (
+        "import sys; from roost.monitor.latency import LatencyRegistry\n"
+        "reg = LatencyRegistry()\n"
+        "for k in range(50):\n"
+        "    reg.record('stage', 0.001); reg.save(sys.argv[1])\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(path)]) for _ in range(3)]
+    assert all(p.wait(timeout=120) == 0 for p in procs)
+    assert _counts(LatencyRegistry.load(path)) == {"stage": 150}
+
+
+def test_load_errors_name_the_file(tmp_path):
+    from roost.types import RoostError
+
+    with pytest.raises(RoostError, match="no latency figures"):
+        LatencyRegistry.load(tmp_path / "missing.json")
+    bad = tmp_path / "latency.json"
+    bad.write_text("{not json")
+    with pytest.raises(RoostError, match="latency.json"):
+        LatencyRegistry.load(bad)
+    bad.write_text(json.dumps({**LatencyRegistry().to_dict(), "per_doubling": 4}))
+    with pytest.raises(RoostError, match="other bucket bounds"):
+        LatencyRegistry.load(bad)

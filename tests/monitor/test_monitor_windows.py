@@ -70,3 +70,41 @@ def test_time_split_and_subset():
         subset(items, ["nope"])
     with pytest.raises(RoostError):
         time_split(np.array([]))
+
+
+# --- windows written as text, and samples from a catalog -----------------------------------
+def test_parse_window_forms():
+    from roost.monitor.windows import is_window, parse_window
+
+    assert parse_window("2013-01-01..2013-07-01") == (1356998400, 1372636800)
+    assert parse_window("..2013-01-01") == (None, 1356998400)
+    assert parse_window("1000..") == (1000, None)
+    assert parse_window("2013-01-01T12:00+02:00..") == (1357034400, None)
+    assert is_window("..") and parse_window("..") == (None, None)
+    for ref in ("production", "v0003-als-1a2b3c", "v3", "candidate..x", "_a..b"):
+        assert not is_window(ref), ref
+    for bad, match in (("2013-13-01..", "not a date"), ("2013-07-01..2013-01-01", "not after"),
+                       ("production", "START..END")):  # fmt: skip
+        with pytest.raises(RoostError, match=match):
+            parse_window(bad)
+
+
+def test_window_sample_of_created_items_and_events():
+    from roost.data.frames import Catalog
+    from roost.monitor.windows import window_sample
+
+    items = make_set(np.arange(12, dtype=np.float32).reshape(4, 3) + 1, metric="l2")
+    ids = items.ids.tolist()
+    catalog = Catalog.from_pydict(
+        items={"id": ids, "created_at": [10, 20, None, 40]},
+        events={"user_id": ["u", "u", "v"], "item_id": [ids[0], ids[3], ids[3]],
+                "kind": ["view"] * 3, "value": [1.0] * 3, "ts": [5, 50, 60]},
+    )  # fmt: skip
+    late = window_sample(items, catalog, start=15, per="item")  # skips the undated item
+    np.testing.assert_allclose(late, items.vectors[[1, 3]])
+    assert window_sample(items, catalog, end=50, per="event").shape == (1, 3)
+    assert window_sample(items, catalog, start=50, per="user").shape == (2, 3)
+    with pytest.raises(RoostError, match="no items of the set were created"):
+        window_sample(items, catalog, start=100, per="item")
+    with pytest.raises(RoostError, match="per must be one of"):
+        window_sample(items, catalog, per="month")

@@ -106,8 +106,18 @@ def load(
             typer.echo(f"{r.kind}: {r.rows} rows, {r.stored} new ({r.seconds:.2f}s)")
 
 
-def stats(json_out: bool = JSON) -> None:
-    """Counts of items, users, events and follows, and a user to try."""
+def stats(
+    latency: bool = typer.Option(
+        False,
+        "--latency",
+        help="p50/p95/p99 per stage and endpoint, from <home>/metrics/latency.json",
+    ),
+    json_out: bool = JSON,
+) -> None:
+    """Counts of items, users, events and follows, and a user to try (or, with --latency,
+    the latency figures the service and commands saved in the home)."""
+    if latency:
+        return _latency(json_out)
     s = store()
     try:
         info = {**s.counts(), "sample_user": s.sample_user(), "home": str(home().path)}
@@ -117,6 +127,31 @@ def stats(json_out: bool = JSON) -> None:
         emit_json(info)
     else:
         table("Roost home", ["what", "count"], [[k, v] for k, v in info.items()])
+
+
+def _latency(json_out: bool) -> None:
+    from roost.monitor.latency import LatencyRegistry, latency_path
+
+    path = latency_path(home().path)
+    snap = LatencyRegistry.load(path).snapshot() if path.exists() else {}
+    if json_out:
+        emit_json(snap)
+        return
+    if not snap:
+        typer.echo(f"no latency figures saved in {path} yet")
+        return
+    cols = ["count", "p50", "p95", "p99", "max"]
+    rows = [
+        # endpoints are named "METHOD /path" by the service; everything else is a stage
+        ["endpoint" if " /" in name else "stage", name]
+        + [v.get(c) if c == "count" else _ms(v.get(c)) for c in cols]
+        for name, v in sorted(snap.items(), key=lambda kv: (" /" not in kv[0], kv[0]))
+    ]
+    table(f"Latency (ms) from {path}", ["kind", "name", *cols], rows)
+
+
+def _ms(x: float | None) -> str:
+    return "" if x is None else f"{x:.3g}"
 
 
 def list_datasets(json_out: bool = JSON) -> None:

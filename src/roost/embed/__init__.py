@@ -13,7 +13,7 @@ from roost.types import RoostError
 
 REGISTRY: dict[str, str] = {
     # encodings (sparse, scikit-learn)
-    "onehot": "roost.embed.encodings:OneHot",
+    "onehot": "roost.embed.categorical:OneHot",
     "bow": "roost.embed.encodings:BagOfWords",
     "tfidf": "roost.embed.encodings:Tfidf",
     "bm25": "roost.embed.encodings:BM25",

@@ -9,6 +9,7 @@ params, JSON state) and ``arrays.npz`` (numeric and unicode arrays, loaded with
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 from abc import ABC, abstractmethod
@@ -21,6 +22,10 @@ from roost.data.frames import Catalog
 from roost.types import EmbeddingSet, NotFittedError, RoostError
 
 FORMAT_VERSION = 1
+#: What a content method gives an item with no usable feature (its ``fallback`` parameter):
+#: ``"id"``, a feature of the item's id alone (see :func:`id_directions`, :func:`id_buckets`);
+#: ``None``, a zero row (which a store refuses under the cosine metric).
+FALLBACKS = ("id", None)
 
 
 class Embedder(ABC):
@@ -39,6 +44,11 @@ class Embedder(ABC):
     supports_new_items: ClassVar[bool] = False
     learns_users: ClassVar[bool] = False
     collaborative: ClassVar[bool] = False
+    #: constructor parameters checked by :meth:`_check_params`: must be > 0, must be >= 0,
+    #: must be one of the given values
+    positive_params: ClassVar[tuple[str, ...]] = ()
+    non_negative_params: ClassVar[tuple[str, ...]] = ()
+    choices: ClassVar[dict[str, tuple[Any, ...]]] = {}
 
     # --- hyperparameters (scikit-learn's get_params convention) -----------------------
     @classmethod
@@ -56,6 +66,22 @@ class Embedder(ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
+
+    def _check_params(self) -> None:
+        """Refuse out-of-range hyperparameters (from the class's declarations) at fit time."""
+        for k in self.positive_params:
+            v = getattr(self, k)
+            if not (isinstance(v, int | float) and v > 0):
+                raise RoostError(f"{self.name}: {k} must be > 0, got {v!r}")
+        for k in self.non_negative_params:
+            v = getattr(self, k)
+            if not (isinstance(v, int | float) and v >= 0):
+                raise RoostError(f"{self.name}: {k} must be >= 0, got {v!r}")
+        for k, allowed in self.choices.items():
+            v = getattr(self, k)
+            if v not in allowed:
+                shown = ", ".join(repr(a) for a in allowed)
+                raise RoostError(f"{self.name}: {k} must be one of {shown}; got {v!r}")
 
     # --- the contract -------------------------------------------------------------------
     @abstractmethod
@@ -165,6 +191,11 @@ class Embedder(ABC):
     def _is_fitted(self) -> bool:
         return any(k.endswith("_") and not k.startswith("_") for k in vars(self))
 
+    def _check_items(self, catalog: Catalog) -> None:
+        """Refuse to fit on a catalog without items (every method needs some)."""
+        if catalog.items.num_rows == 0:
+            raise RoostError(f"{self.name}: the catalog has no items")
+
     def _check_fitted(self) -> None:
         if not self._is_fitted():
             raise NotFittedError(f"{type(self).__name__} is not fitted: call fit(catalog) first")
@@ -179,3 +210,39 @@ def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
             v = v.item()
         out[k] = v
     return out
+
+
+# --- features of the item id alone ------------------------------------------------------
+# An item with no usable feature (no known word, no category, no event) still needs a row:
+# a zero vector has no direction under cosine. A feature of its id alone gives it one that
+# is unrelated to every other item, instead of making all such items each other's nearest
+# neighbours (a shared "unknown" vector would).
+def id_directions(ids: np.ndarray, dim: int, seed: int, scale: float) -> np.ndarray:
+    """Per id a unit Gaussian direction seeded by ``(seed, id)``, times ``scale`` (float32)."""
+    out = np.empty((len(ids), dim), np.float32)
+    for r, i in enumerate(ids):
+        digest = hashlib.blake2b(f"{seed}\x00{i}".encode(), digest_size=8).digest()
+        v = np.random.default_rng(int.from_bytes(digest, "little")).standard_normal(dim)
+        out[r] = v * (scale / np.linalg.norm(v))
+    return out
+
+
+def id_buckets(ids: np.ndarray, n_buckets: int) -> np.ndarray:
+    """Per id a bucket in ``0..n_buckets-1`` from a stable hash (the same in every process)."""
+    out = np.empty(len(ids), np.int64)
+    for r, i in enumerate(ids):
+        digest = hashlib.blake2b(str(i).encode(), digest_size=8).digest()
+        out[r] = int.from_bytes(digest, "little") % n_buckets
+    return out
+
+
+def fill_empty_rows(vectors: np.ndarray, ids: np.ndarray, seed: int) -> np.ndarray:
+    """Dense rows that are all zero get :func:`id_directions`, scaled to the median norm of
+    the other rows (1 when there are none, so unit rows stay unit); in place, returned."""
+    empty = ~vectors.any(axis=1)
+    if empty.any():
+        norms = np.linalg.norm(vectors[~empty], axis=1)
+        scale = float(np.median(norms)) if len(norms) else 1.0
+        rows = np.flatnonzero(empty)
+        vectors[rows] = id_directions(np.asarray(ids)[rows], vectors.shape[1], seed, scale or 1.0)
+    return vectors

@@ -1,34 +1,37 @@
-"""Sparse encodings: one-hot/ordinal/indicator for categorical fields, bag of words, TF-IDF, BM25.
+"""Sparse text encodings: bag of words, TF-IDF, BM25 (categorical fields: :mod:`.categorical`).
 
-All of them are scikit-learn underneath (``OneHotEncoder``, ``OrdinalEncoder``,
-``MultiLabelBinarizer``, ``CountVectorizer``, ``TfidfTransformer``). Text is analysed once
+All of them are scikit-learn underneath (``CountVectorizer``, ``TfidfTransformer``). Text
+is analysed once
 per call by scikit-learn's analyser (lowercase, ``token_pattern``, n-grams, stop words)
 and counted by a ``CountVectorizer`` over the token lists, so that BM25 also sees each
 document's full length. ``transform`` gives dense float32 rows as the contract asks;
 ``max_features`` bounds their width (``n_items x max_features x 4`` bytes).
 ``transform_sparse`` gives the same rows as scipy CSR, which is what lexical search wants.
+
+Items without usable features (no known word, no value in the field) would be zero rows,
+which have no direction under cosine. With ``fallback="id"`` (the default) every encoding
+appends ``fallback_buckets`` columns and gives such an item a 1 in the column its id hashes
+to (:func:`~roost.embed.base.id_buckets`): orthogonal to every item that has features, and
+to other featureless items unless their ids share a bucket. Free texts (queries) have no
+id and keep zeros there. ``fallback=None`` drops the columns and keeps zero rows.
 """
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Self
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
-from sklearn.preprocessing import MultiLabelBinarizer, OneHotEncoder, OrdinalEncoder
 
 from roost.data.frames import Catalog
-from roost.embed.base import Embedder
+from roost.embed.base import FALLBACKS, Embedder, id_buckets
 from roost.embed.compose import check_fields
 from roost.types import RoostError
 
 DEFAULT_MAX_FEATURES = 4096
+DEFAULT_FALLBACK_BUCKETS = 256
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"  # scikit-learn's default: words of two or more characters
 
 
@@ -36,10 +39,39 @@ def _passthrough(tokens: list[str]) -> list[str]:
     return tokens  # documents reach the CountVectorizer already analysed
 
 
-class TextEncoding(Embedder):
-    """Shared machinery of the text encodings: analyse, count, weigh (``_weigh``)."""
+class SparseEncoding(Embedder):
+    """What every sparse encoding shares: the id-hashed fallback columns for empty rows."""
 
     supports_new_items = True
+    positive_params = ("fallback_buckets",)
+    choices = {"fallback": FALLBACKS}
+    fallback: str | None
+    fallback_buckets: int
+
+    def _n_fallback(self) -> int:
+        return int(self.fallback_buckets) if self.fallback == "id" else 0
+
+    def _add_fallback(self, x: sp.csr_matrix, ids: np.ndarray | None) -> sp.csr_matrix:
+        """Widen ``x`` by the fallback columns; rows of ``ids`` without a feature get theirs."""
+        n_extra = self._n_fallback()
+        if not n_extra:
+            return x
+        x = sp.csr_matrix((x.data, x.indices, x.indptr), shape=(x.shape[0], x.shape[1] + n_extra))
+        if ids is None:
+            return x
+        empty = np.flatnonzero(np.asarray(abs(x).sum(axis=1)).ravel() == 0)
+        if not len(empty):
+            return x
+        cols = x.shape[1] - n_extra + id_buckets(np.asarray(ids)[empty], n_extra)
+        fb = sp.csr_matrix((np.ones(len(empty), x.dtype), (empty, cols)), shape=x.shape)
+        out = (x + fb).tocsr()
+        out.sort_indices()
+        return out
+
+
+class TextEncoding(SparseEncoding):
+    """Shared machinery of the text encodings: analyse, count, weigh (``_weigh``)."""
+
     fields: tuple[str, ...]
     max_features: int | None
     min_df: float
@@ -76,8 +108,8 @@ class TextEncoding(Embedder):
 
     def fit(self, catalog: Catalog) -> Self:
         """Learn the vocabulary (and weights) from the catalog's item text; returns ``self``."""
-        if catalog.items.num_rows == 0:
-            raise RoostError(f"{self.name}: the catalog has no items")
+        self._check_params()
+        self._check_items(catalog)
         docs = self._analyse(self._texts(catalog))
         counter = CountVectorizer(
             analyzer=_passthrough,
@@ -100,27 +132,31 @@ class TextEncoding(Embedder):
     @property
     def dim(self) -> int:
         self._check_fitted()
-        return len(self.vocabulary_)
+        return len(self.vocabulary_) + self._n_fallback()
 
-    def _encode(self, docs: list[list[str]]) -> sp.csr_matrix:
+    def _encode(self, docs: list[list[str]], ids: np.ndarray | None = None) -> sp.csr_matrix:
+        """Weighted rows of analysed documents; with ``ids``, empty rows get the fallback."""
         if not docs:  # scikit-learn refuses zero samples; the batch of none is empty
             return sp.csr_matrix((0, self.dim), dtype=np.float32)
         counts = self._counter.transform(docs).tocsr().astype(np.float32)
         out = self._weigh(counts, _lengths(docs)).tocsr().astype(np.float32)
         out.sort_indices()
-        return out
+        return self._add_fallback(out, ids)
 
     def transform_sparse(self, catalog: Catalog) -> sp.csr_matrix:
         """float32 CSR rows for ``catalog.items``: the sparse form of :meth:`transform`."""
         self._check_fitted()
-        return self._encode(self._analyse(self._texts(catalog)))
+        return self._encode(self._analyse(self._texts(catalog)), catalog.item_ids)
 
     def transform(self, catalog: Catalog) -> np.ndarray:
         """Dense float32 rows for ``catalog.items`` (width ``dim``, at most ``max_features``)."""
         return self.transform_sparse(catalog).toarray()
 
     def transform_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """Free texts (search queries, new descriptions) encoded like item text."""
+        """Free texts (search queries, new descriptions) encoded like item text.
+
+        A text has no id, so one without a known word stays a zero row.
+        """
         self._check_fitted()
         return self._encode(self._analyse(list(texts))).toarray()
 
@@ -156,13 +192,19 @@ class BagOfWords(TextEncoding):
     stop_words : ``"english"`` (scikit-learn's list) or ``None``.
     lowercase : fold case before tokenising.
     binary : 1 for a present term instead of its count.
+    fallback : ``"id"``: an item with no known term gets a 1 in one of ``fallback_buckets``
+        extra columns, chosen by a hash of its id (see the module notes); ``None``: a zero
+        row (refused by a store under cosine).
+    fallback_buckets : width of the fallback block (part of ``dim``).
 
     Examples
     --------
     >>> c = Catalog.from_pydict(items={"id": ["a", "b"], "title": ["red fox", "red red hen"]})
-    >>> bow = BagOfWords().fit(c)
+    >>> bow = BagOfWords(fallback=None).fit(c)
     >>> bow.vocabulary_, bow.transform(c).tolist()
     (['fox', 'hen', 'red'], [[1.0, 0.0, 1.0], [0.0, 1.0, 2.0]])
+    >>> BagOfWords().fit(c).dim  # 3 terms and 256 fallback columns
+    259
     """
 
     name = "bow"
@@ -178,6 +220,8 @@ class BagOfWords(TextEncoding):
         stop_words: str | None = None,
         lowercase: bool = True,
         binary: bool = False,
+        fallback: str | None = "id",
+        fallback_buckets: int = DEFAULT_FALLBACK_BUCKETS,
     ) -> None:
         self.fields = fields
         self.max_features = max_features
@@ -187,6 +231,8 @@ class BagOfWords(TextEncoding):
         self.stop_words = stop_words
         self.lowercase = lowercase
         self.binary = binary
+        self.fallback = fallback
+        self.fallback_buckets = fallback_buckets
 
     def _weigh(self, counts: sp.csr_matrix, lengths: np.ndarray) -> sp.csr_matrix:
         if self.binary:
@@ -198,15 +244,15 @@ class BagOfWords(TextEncoding):
 class Tfidf(TextEncoding):
     """TF-IDF rows (scikit-learn's ``TfidfTransformer``: smoothed IDF, L2-normalised rows).
 
-    Parameters are :class:`BagOfWords`'s, plus ``sublinear_tf`` (``1 + ln(tf)`` instead of
-    ``tf``) and ``norm`` (``"l2"``, ``"l1"`` or ``None``).
+    Parameters are :class:`BagOfWords`'s (``binary`` aside), plus ``sublinear_tf``
+    (``1 + ln(tf)`` instead of ``tf``) and ``norm`` (``"l2"``, ``"l1"`` or ``None``).
 
     Examples
     --------
     >>> c = Catalog.from_pydict(items={"id": ["a", "b"], "title": ["red fox", "red hen"]})
     >>> v = Tfidf().fit(c).transform(c)
     >>> v.dtype, v.shape, round(float(v[0] @ v[1]), 3)
-    (dtype('float32'), (2, 3), 0.336)
+    (dtype('float32'), (2, 259), 0.336)
     """
 
     name = "tfidf"
@@ -223,6 +269,8 @@ class Tfidf(TextEncoding):
         lowercase: bool = True,
         sublinear_tf: bool = False,
         norm: str | None = "l2",
+        fallback: str | None = "id",
+        fallback_buckets: int = DEFAULT_FALLBACK_BUCKETS,
     ) -> None:
         self.fields = fields
         self.max_features = max_features
@@ -233,6 +281,8 @@ class Tfidf(TextEncoding):
         self.lowercase = lowercase
         self.sublinear_tf = sublinear_tf
         self.norm = norm
+        self.fallback = fallback
+        self.fallback_buckets = fallback_buckets
 
     def _transformer(self) -> TfidfTransformer:
         return TfidfTransformer(norm=self.norm, smooth_idf=True, sublinear_tf=self.sublinear_tf)
@@ -265,15 +315,16 @@ class BM25(TextEncoding):
     ``N``, ``df`` and ``avgdl`` are learned in ``fit``.
 
     Parameters are :class:`BagOfWords`'s, plus ``k1`` (term-frequency saturation) and
-    ``b`` (length normalisation, 0 to 1). Vectors are compared by ``dot``.
+    ``b`` (length normalisation, 0 to 1). Vectors are compared by ``dot``; queries have
+    zeros in the fallback columns, so the fallback never adds to a BM25 score.
 
     Examples
     --------
     >>> c = Catalog.from_pydict(items={"id": ["a", "b"], "title": ["red fox", "blue hen"]})
     >>> bm = BM25().fit(c)
     >>> scores = bm.query_vectors(["red hen"]) @ bm.transform_sparse(c).T
-    >>> [round(float(x), 3) for x in scores.toarray()[0]]
-    [0.693, 0.693]
+    >>> [round(float(x), 3) for x in scores.toarray()[0]]  # ln 2 * 1 / (1 + 1.2)
+    [0.315, 0.315]
     """
 
     name = "bm25"
@@ -290,6 +341,8 @@ class BM25(TextEncoding):
         lowercase: bool = True,
         k1: float = 1.2,
         b: float = 0.75,
+        fallback: str | None = "id",
+        fallback_buckets: int = DEFAULT_FALLBACK_BUCKETS,
     ) -> None:
         self.fields = fields
         self.max_features = max_features
@@ -300,11 +353,15 @@ class BM25(TextEncoding):
         self.lowercase = lowercase
         self.k1 = k1
         self.b = b
+        self.fallback = fallback
+        self.fallback_buckets = fallback_buckets
 
-    def fit(self, catalog: Catalog) -> Self:
-        if not self.k1 >= 0 or not 0 <= self.b <= 1:
-            raise RoostError(f"bm25: need k1 >= 0 and 0 <= b <= 1, got k1={self.k1}, b={self.b}")
-        return super().fit(catalog)
+    non_negative_params = ("k1",)
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if not 0 <= self.b <= 1:
+            raise RoostError(f"bm25: b must be between 0 and 1, got {self.b!r}")
 
     def _fit_weights(self, counts: sp.csr_matrix, lengths: np.ndarray) -> None:
         n = counts.shape[0]
@@ -323,7 +380,8 @@ class BM25(TextEncoding):
     def query_vectors(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Query term counts (float32 CSR): a row's dot product with an item row is its BM25 score."""
         self._check_fitted()
-        return self._counter.transform(self._analyse(list(texts))).tocsr().astype(np.float32)
+        counts = self._counter.transform(self._analyse(list(texts))).tocsr().astype(np.float32)
+        return self._add_fallback(counts, None)
 
     def _weight_state(self) -> dict[str, np.ndarray]:
         return {"idf": self.idf_}
@@ -335,135 +393,3 @@ class BM25(TextEncoding):
     def _set_weight_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.idf_ = arrays["idf"].astype(np.float64)
         self.avgdl_ = float(meta["avgdl"])
-
-
-# --- categorical fields ---------------------------------------------------------------
-MODES = ("onehot", "ordinal", "indicator")
-_COLUMNS = ("category", "author", "tags")
-_MISSING = "\x00missing"  # stands for "no value": never a category, so it encodes as unknown
-
-
-def field_values(catalog: Catalog, field: str) -> list[list[str]]:
-    """Per item, the values of a categorical field: ``category``, ``author``, ``tags`` or
-    ``fields.KEY`` (a key of the items' ``fields`` JSON; a list value gives several)."""
-    items = catalog.items
-    if field in ("category", "author"):
-        return [[v] if v else [] for v in items.column(field).to_pylist()]
-    if field == "tags":
-        col = pc.fill_null(items.column("tags"), pa.scalar([], pa.list_(pa.string())))
-        return [[t for t in tags if t] for tags in col.to_pylist()]
-    if not field.startswith("fields.") or len(field) <= len("fields."):
-        raise RoostError(f"onehot: field must be one of {_COLUMNS} or 'fields.KEY', not {field!r}")
-    key = field[len("fields."):]
-    out = []
-    for item_id, raw in zip(items.column("id").to_pylist(), items.column("fields").to_pylist(),
-                            strict=True):
-        try:
-            obj = json.loads(raw) if raw else {}
-        except ValueError as e:
-            raise RoostError(f"item {item_id!r}: fields is not valid JSON: {e}") from None
-        v = obj.get(key) if isinstance(obj, dict) else None
-        vals = v if isinstance(v, list) else [] if v is None else [v]
-        out.append([json.dumps(x) if isinstance(x, dict | list) else str(x) for x in vals])
-    return out
-
-
-class OneHot(Embedder):
-    """A categorical field as one-hot, ordinal or indicator (multi-hot) features.
-
-    Parameters
-    ----------
-    field : ``"category"``, ``"author"``, ``"tags"`` or ``"fields.KEY"`` (a key of the
-        items' ``fields`` JSON).
-    mode : ``"onehot"`` (one column per category; an item's first value), ``"ordinal"``
-        (one column holding the category's code, -1 when missing or unknown: a feature for
-        rankers and trees, not a similarity space) or ``"indicator"`` (multi-hot over all
-        of an item's values, the natural choice for tags).
-    max_categories : keep only the most frequent categories (ties by name); the rest
-        encode like unseen ones.
-
-    Unseen and missing values give an all-zero row (``-1`` in ordinal mode), so new items
-    are always accepted.
-
-    Examples
-    --------
-    >>> c = Catalog.from_pydict(items={"id": ["a", "b", "c"], "category": ["x", "y", "x"]})
-    >>> OneHot().fit(c).transform(c).tolist()
-    [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]
-    >>> OneHot(mode="ordinal").fit(c).transform(c).ravel().tolist()
-    [0.0, 1.0, 0.0]
-    """
-
-    name = "onehot"
-    metric = "cosine"
-    supports_new_items = True
-
-    def __init__(
-        self, field: str = "category", mode: str = "onehot", max_categories: int | None = None
-    ) -> None:
-        self.field = field
-        self.mode = mode
-        self.max_categories = max_categories
-
-    def fit(self, catalog: Catalog) -> Self:
-        """Learn the field's categories (sorted by name); returns ``self``."""
-        if self.mode not in MODES:
-            raise RoostError(f"onehot: mode must be one of {MODES}, not {self.mode!r}")
-        if self.max_categories is not None and self.max_categories < 1:
-            raise RoostError("onehot: max_categories must be >= 1 or None")
-        if catalog.items.num_rows == 0:
-            raise RoostError("onehot: the catalog has no items")
-        values = self._values(catalog)
-        counts = Counter(v for vals in values for v in vals)
-        if not counts:
-            raise RoostError(f"onehot: no item has a value in field {self.field!r}")
-        kept = sorted(counts, key=lambda k: (-counts[k], k))[: self.max_categories]
-        self.categories_ = sorted(kept)
-        self._build()
-        return self
-
-    def _values(self, catalog: Catalog) -> list[list[str]]:
-        values = field_values(catalog, self.field)
-        if self.mode == "indicator":
-            return values
-        return [vals[:1] for vals in values]
-
-    def _build(self) -> None:
-        cats = np.array(self.categories_, dtype=object)
-        if self.mode == "onehot":
-            self._enc = OneHotEncoder(
-                categories=[cats], handle_unknown="ignore", sparse_output=False, dtype=np.float32
-            ).fit(cats.reshape(-1, 1))
-        elif self.mode == "ordinal":
-            self._enc = OrdinalEncoder(
-                categories=[cats], handle_unknown="use_encoded_value", unknown_value=-1,
-                dtype=np.float32,
-            ).fit(cats.reshape(-1, 1))
-        else:
-            self._enc = MultiLabelBinarizer(classes=self.categories_).fit([])
-        self._known = set(self.categories_)
-
-    @property
-    def dim(self) -> int:
-        self._check_fitted()
-        return 1 if self.mode == "ordinal" else len(self.categories_)
-
-    def transform(self, catalog: Catalog) -> np.ndarray:
-        """float32 rows for ``catalog.items``; unseen and missing values encode as zeros (-1)."""
-        self._check_fitted()
-        values = self._values(catalog)
-        if self.mode == "indicator":
-            # Unknown labels are dropped here: MultiLabelBinarizer would warn about each.
-            kept = [[v for v in vals if v in self._known] for vals in values]
-            out = self._enc.transform(kept) if kept else np.zeros((0, self.dim))
-        else:
-            col = np.array([vals[0] if vals else _MISSING for vals in values], dtype=object)
-            out = self._enc.transform(col.reshape(-1, 1)) if len(col) else np.zeros((0, self.dim))
-        return np.ascontiguousarray(out, dtype=np.float32)
-
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        return {"categories": self.categories_}, {}
-
-    def _set_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        self.categories_ = list(meta["categories"])
-        self._build()

@@ -24,6 +24,7 @@ import numpy as np
 from roost.data.frames import Catalog
 from roost.embed import onnx_export
 from roost.embed.base import Embedder
+from roost.embed.torch_state import torch_state
 from roost.embed.transformer import DEFAULT_MODEL, Transformer, resolve_model
 from roost.types import RoostError
 
@@ -131,8 +132,7 @@ class FineTuned(Embedder):
         self.cache_dir = cache_dir
 
     def fit(self, catalog: Catalog) -> Self:
-        if catalog.items.num_rows == 0:
-            raise RoostError("cannot fine-tune on a catalog with no items")
+        self._check_items(catalog)
         encoder = self._encoder(DEFAULT_MODEL)
         encoder._check_params()
         texts = encoder._item_texts(catalog)
@@ -144,7 +144,9 @@ class FineTuned(Embedder):
                 "fine-tuning needs co-interacted items (users who interacted with two or more "
                 f"items); found {len(pairs)} pair(s) in the events"
             )
-        st = _train(resolve_model(self.model).folder, texts, pairs, self)
+        base = resolve_model(self.model)
+        base.require_weights("fine-tuning")
+        st = _train(base.folder, texts, pairs, self)
         with tempfile.TemporaryDirectory() as tmp:
             st.save(tmp)
             folder = _publish(Path(tmp), self._cache())
@@ -236,31 +238,31 @@ def _train(base: Path, texts: list[str], pairs: np.ndarray, p: FineTuned):
         raise RoostError("fine-tuning needs torch: pip install 'roost[torch]'") from e
     from tqdm.auto import tqdm
 
-    if p.threads:
-        torch.set_num_threads(int(p.threads))
-    torch.manual_seed(int(p.seed))
-    body = STTransformer(str(base), max_seq_length=int(p.max_length))
-    dim = body.get_embedding_dimension() if hasattr(body, "get_embedding_dimension") else None
-    dim = dim or resolve_model(str(base)).dim
-    model = SentenceTransformer(modules=[body, Pooling(dim, pooling_mode=p.pooling)],
-                                device="cpu")  # fmt: skip
-    loss = MultipleNegativesRankingLoss(model)
-    opt = torch.optim.AdamW(model.parameters(), lr=float(p.learning_rate))
-    rng = np.random.default_rng(int(p.seed))
-    bs = max(2, int(p.train_batch_size))  # in-batch negatives need two pairs at least
-    steps = [(e, s) for e in range(int(p.epochs)) for s in range(0, len(pairs), bs)]
-    model.train()
-    order = None
-    for _epoch, start in tqdm(steps, disable=not p.show_progress, desc="fine-tune"):
-        if start == 0:
-            order = rng.permutation(len(pairs))
-        batch = pairs[order[start : start + bs]]
-        if len(batch) < 2:
-            continue
-        feats = [model.preprocess([texts[i] for i in batch[:, c]]) for c in (0, 1)]
-        value = loss(feats, torch.empty(0))
-        opt.zero_grad()
-        value.backward()
-        opt.step()
-    model.eval()
-    return model
+    # Seed and threads for the training only: the caller's torch state is restored.
+    threads = int(p.threads) if p.threads else None
+    with torch_state(seed=int(p.seed), n_threads=threads):
+        body = STTransformer(str(base), max_seq_length=int(p.max_length))
+        dim = body.get_embedding_dimension() if hasattr(body, "get_embedding_dimension") else None
+        dim = dim or resolve_model(str(base)).dim
+        model = SentenceTransformer(modules=[body, Pooling(dim, pooling_mode=p.pooling)],
+                                    device="cpu")  # fmt: skip
+        loss = MultipleNegativesRankingLoss(model)
+        opt = torch.optim.AdamW(model.parameters(), lr=float(p.learning_rate))
+        rng = np.random.default_rng(int(p.seed))
+        bs = max(2, int(p.train_batch_size))  # in-batch negatives need two pairs at least
+        steps = [(e, s) for e in range(int(p.epochs)) for s in range(0, len(pairs), bs)]
+        model.train()
+        order = None
+        for _epoch, start in tqdm(steps, disable=not p.show_progress, desc="fine-tune"):
+            if start == 0:
+                order = rng.permutation(len(pairs))
+            batch = pairs[order[start : start + bs]]
+            if len(batch) < 2:
+                continue
+            feats = [model.preprocess([texts[i] for i in batch[:, c]]) for c in (0, 1)]
+            value = loss(feats, torch.empty(0))
+            opt.zero_grad()
+            value.backward()
+            opt.step()
+        model.eval()
+        return model

@@ -24,7 +24,6 @@ item's) nearest neighbour; under dot scoring it ranks them below every learned i
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib
 from types import ModuleType
 from typing import Any, ClassVar, Self
@@ -33,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from roost.data.frames import Catalog, Interactions
-from roost.embed.base import Embedder, _jsonable
+from roost.embed.base import Embedder, _jsonable, id_directions
 from roost.types import EVENT_KINDS, EmbeddingSet, RoostError, UnknownIdError
 
 COLD_SCALE = 1e-3
@@ -50,16 +49,6 @@ def require(module: str, what: str) -> ModuleType:
         if e.name is not None and e.name.split(".")[0] != module.split(".")[0]:
             raise
         raise RoostError(f"{what} needs {module.split('.')[0]}: pip install 'roost[train]'") from e
-
-
-def cold_vectors(ids: np.ndarray, dim: int, seed: int, scale: float) -> np.ndarray:
-    """The cold-item fallback: per id a unit Gaussian direction seeded by (seed, id), x scale."""
-    out = np.empty((len(ids), dim), np.float32)
-    for r, i in enumerate(ids):
-        digest = hashlib.blake2b(f"{seed}\x00{i}".encode(), digest_size=8).digest()
-        v = np.random.default_rng(int.from_bytes(digest, "little")).standard_normal(dim)
-        out[r] = v * (scale / np.linalg.norm(v))
-    return out
 
 
 def skipgram(
@@ -131,6 +120,7 @@ class CollaborativeEmbedder(Embedder):
 
     # --- subclass hooks -------------------------------------------------------------------
     def _check_params(self) -> None:
+        super()._check_params()
         if self.event_kinds is not None:
             bad = sorted(set(self.event_kinds) - set(EVENT_KINDS))
             if bad or isinstance(self.event_kinds, str):
@@ -143,17 +133,11 @@ class CollaborativeEmbedder(Embedder):
         """Learn from ``inter``: ``(item_vectors, learned_items, user_vectors, facts)``."""
         raise NotImplementedError
 
-    def _positive(self, **values: float) -> None:
-        for k, v in values.items():
-            if not v > 0:
-                raise RoostError(f"{self.name}: {k} must be > 0, got {v!r}")
-
     # --- fit / transform -----------------------------------------------------------------
     def fit(self, catalog: Catalog) -> Self:
         """Learn from the catalog's events; returns ``self``."""
         self._check_params()
-        if catalog.items.num_rows == 0:
-            raise RoostError(f"{self.name}: the catalog has no items")
+        self._check_items(catalog)
         inter = catalog.interactions(kinds=self.event_kinds, min_value=self.min_value)
         if len(inter) == 0:
             raise RoostError(
@@ -166,7 +150,7 @@ class CollaborativeEmbedder(Embedder):
         if cold.any():
             norms = np.linalg.norm(items[learned], axis=1)
             scale = COLD_SCALE * (float(np.median(norms)) if len(norms) else 1.0) or COLD_SCALE
-            items[cold] = cold_vectors(inter.item_ids[cold], items.shape[1], self.seed, scale)
+            items[cold] = id_directions(inter.item_ids[cold], items.shape[1], self.seed, scale)
         self.item_ids_ = np.asarray(inter.item_ids, dtype=object)
         self.item_vectors_ = items
         self.cold_items_ = cold
@@ -302,6 +286,10 @@ class Item2Vec(CollaborativeEmbedder):
 
     name = "item2vec"
     metric = "cosine"
+    positive_params = ("embedding_dim", "window", "negative", "epochs", "learning_rate",
+                       "min_count", "n_threads")  # fmt: skip
+    non_negative_params = ("sample",)
+    choices = {"mode": tuple(MODES)}
 
     def __init__(
         self,
@@ -332,18 +320,6 @@ class Item2Vec(CollaborativeEmbedder):
         self.min_value = min_value
         self.seed = seed
         self.n_threads = n_threads
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        if self.mode not in MODES:
-            raise RoostError(f"item2vec: mode must be one of {', '.join(MODES)}; got {self.mode!r}")
-        self._positive(
-            embedding_dim=self.embedding_dim, window=self.window, negative=self.negative,
-            epochs=self.epochs, learning_rate=self.learning_rate, min_count=self.min_count,
-            n_threads=self.n_threads,
-        )
-        if self.sample < 0:
-            raise RoostError(f"item2vec: sample must be >= 0, got {self.sample!r}")
 
     def _train(self, inter: Interactions) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
         corpus = MODES[self.mode](inter, np.random.default_rng(self.seed))

@@ -20,7 +20,7 @@ from sklearn.decomposition import LatentDirichletAllocation, TruncatedSVD
 from sklearn.preprocessing import normalize
 
 from roost.data.frames import Catalog
-from roost.embed.base import Embedder
+from roost.embed.base import FALLBACKS, Embedder, fill_empty_rows
 from roost.embed.encodings import BagOfWords, TextEncoding, Tfidf
 from roost.types import RoostError
 
@@ -31,14 +31,25 @@ class Decomposition(Embedder):
     """Shared machinery: a text encoder, then a scikit-learn decomposition of its rows."""
 
     supports_new_items = True
+    positive_params = ("n_components",)
     #: fitted attributes of the estimator that its ``transform`` needs (saved and restored)
     fitted_arrays: ClassVar[tuple[str, ...]] = ("components_",)
     n_components: int
     seed: int
+    fields: tuple[str, ...]
+    max_features: int | None
+    min_df: float
+    max_df: float
+    stop_words: str | None
+    sublinear_tf: bool
 
     # --- subclass hooks -------------------------------------------------------------------
     def _encoder(self) -> TextEncoding:
-        raise NotImplementedError
+        """TF-IDF rows (LSA, PCA); without the encodings' id fallback columns, which would
+        enter the decomposition as features."""
+        return Tfidf(fields=self.fields, max_features=self.max_features, min_df=self.min_df,
+                     max_df=self.max_df, stop_words=self.stop_words,
+                     sublinear_tf=self.sublinear_tf, fallback=None)  # fmt: skip
 
     def _estimator(self, n_components: int) -> Any:
         raise NotImplementedError
@@ -47,14 +58,14 @@ class Decomposition(Embedder):
         """How many components the data allows (at most ``n_components``)."""
         return min(self.n_components, n_items, n_terms)
 
-    def _output(self, z: np.ndarray) -> np.ndarray:
+    def _output(self, z: np.ndarray, ids: np.ndarray | None) -> np.ndarray:
+        """Final rows from the estimator's output (``ids``: the items', None for texts)."""
         return z
 
     # --- fit / transform -----------------------------------------------------------------
     def fit(self, catalog: Catalog) -> Self:
         """Fit the encoder and the decomposition on the catalog's item text; returns ``self``."""
-        if int(self.n_components) < 1:
-            raise RoostError(f"{self.name}: n_components must be >= 1")
+        self._check_params()
         encoder = self._encoder().fit(catalog)
         x = encoder.transform_sparse(catalog)
         k = self._components_for(*x.shape)
@@ -81,15 +92,15 @@ class Decomposition(Embedder):
         self._check_fitted()
         return int(self.n_components_)
 
-    def _embed(self, x: sp.csr_matrix) -> np.ndarray:
+    def _embed(self, x: sp.csr_matrix, ids: np.ndarray | None = None) -> np.ndarray:
         if x.shape[0] == 0:
             return np.zeros((0, self.dim), np.float32)
-        return np.ascontiguousarray(self._output(self._model.transform(x)), dtype=np.float32)
+        return np.ascontiguousarray(self._output(self._model.transform(x), ids), dtype=np.float32)
 
     def transform(self, catalog: Catalog) -> np.ndarray:
         """float32 rows for ``catalog.items``; new items fold in through the fitted vocabulary."""
         self._check_fitted()
-        return self._embed(self._enc.transform_sparse(catalog))
+        return self._embed(self._enc.transform_sparse(catalog), catalog.item_ids)
 
     def transform_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Free texts (queries) projected like item text."""
@@ -131,6 +142,9 @@ class LSA(Decomposition):
         (see :class:`~roost.embed.encodings.Tfidf`).
     n_iter : power iterations of the randomised SVD.
     seed : the SVD's random state; equal seeds give equal vectors.
+    fallback : ``"id"``: an item with no known term (a zero row) gets a unit direction
+        seeded by ``(seed, item id)`` (:func:`~roost.embed.base.id_directions`); ``None``:
+        it stays zero. Query texts keep zero rows.
 
     Examples
     --------
@@ -143,6 +157,7 @@ class LSA(Decomposition):
 
     name = "lsa"
     metric = "cosine"
+    choices = {"fallback": FALLBACKS}
 
     def __init__(
         self,
@@ -155,6 +170,7 @@ class LSA(Decomposition):
         sublinear_tf: bool = True,
         n_iter: int = 5,
         seed: int = 0,
+        fallback: str | None = "id",
     ) -> None:
         self.n_components = n_components
         self.fields = fields
@@ -165,11 +181,7 @@ class LSA(Decomposition):
         self.sublinear_tf = sublinear_tf
         self.n_iter = n_iter
         self.seed = seed
-
-    def _encoder(self) -> TextEncoding:
-        return Tfidf(fields=self.fields, max_features=self.max_features, min_df=self.min_df,
-                     max_df=self.max_df, stop_words=self.stop_words,
-                     sublinear_tf=self.sublinear_tf)  # fmt: skip
+        self.fallback = fallback
 
     def _components_for(self, n_items: int, n_terms: int) -> int:
         # The randomised solver needs fewer components than terms.
@@ -179,8 +191,11 @@ class LSA(Decomposition):
         return TruncatedSVD(n_components, algorithm="randomized", n_iter=self.n_iter,
                             random_state=self.seed)  # fmt: skip
 
-    def _output(self, z: np.ndarray) -> np.ndarray:
-        return normalize(z)
+    def _output(self, z: np.ndarray, ids: np.ndarray | None) -> np.ndarray:
+        z = normalize(z)
+        if self.fallback == "id" and ids is not None:
+            fill_empty_rows(z, ids, self.seed)
+        return z
 
 
 class PCA(Decomposition):
@@ -229,11 +244,6 @@ class PCA(Decomposition):
         self.sublinear_tf = sublinear_tf
         self.whiten = whiten
         self.seed = seed
-
-    def _encoder(self) -> TextEncoding:
-        return Tfidf(fields=self.fields, max_features=self.max_features, min_df=self.min_df,
-                     max_df=self.max_df, stop_words=self.stop_words,
-                     sublinear_tf=self.sublinear_tf)  # fmt: skip
 
     def _components_for(self, n_items: int, n_terms: int) -> int:
         return min(self.n_components, min(n_items, n_terms) - 1)  # ARPACK: strictly fewer
@@ -297,7 +307,8 @@ class LDA(Decomposition):
 
     def _encoder(self) -> TextEncoding:
         return BagOfWords(fields=self.fields, max_features=self.max_features, min_df=self.min_df,
-                          max_df=self.max_df, stop_words=self.stop_words)  # fmt: skip
+                          max_df=self.max_df, stop_words=self.stop_words,
+                          fallback=None)  # fmt: skip
 
     def _components_for(self, n_items: int, n_terms: int) -> int:
         return int(self.n_components)  # topics are not bounded by the matrix rank

@@ -135,6 +135,8 @@ class ALS(_Factorisation):
     """
 
     name = "als"
+    positive_params = ("factors", "iterations", "alpha")
+    non_negative_params = ("regularization", "n_threads")
 
     def __init__(
         self,
@@ -157,12 +159,6 @@ class ALS(_Factorisation):
         self.min_value = min_value
         self.seed = seed
         self.n_threads = n_threads
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        self._positive(factors=self.factors, iterations=self.iterations, alpha=self.alpha)
-        if self.regularization < 0 or self.n_threads < 0:
-            raise RoostError("als: regularization and n_threads must be >= 0")
 
     def _model(self) -> Any:
         return _implicit("als").AlternatingLeastSquares(
@@ -220,6 +216,8 @@ class BPR(_Factorisation):
     """
 
     name = "bpr"
+    positive_params = ("factors", "iterations", "learning_rate")
+    non_negative_params = ("regularization", "n_threads")
     binary = True  # BPR reads only which pairs exist
 
     def __init__(
@@ -241,14 +239,6 @@ class BPR(_Factorisation):
         self.min_value = min_value
         self.seed = seed
         self.n_threads = n_threads
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        self._positive(
-            factors=self.factors, iterations=self.iterations, learning_rate=self.learning_rate
-        )
-        if self.regularization < 0 or self.n_threads < 0:
-            raise RoostError("bpr: regularization and n_threads must be >= 0")
 
     def _model(self) -> Any:
         return _implicit("bpr").BayesianPersonalizedRanking(

