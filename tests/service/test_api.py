@@ -346,3 +346,27 @@ def test_an_item_with_only_an_id_is_accepted(api):
     assert r.status_code == 201, r.text
     assert api.get("/items/bare-item", headers=read(api)).status_code == 200
     assert api.post("/reload", headers=admin(api)).status_code == 200  # the reload path too
+
+
+def test_latency_is_saved_to_the_home_for_roost_stats(template, tmp_path, capsys):
+    """What the service timed reaches `roost stats --latency` after it stops."""
+    import json
+
+    from fastapi.testclient import TestClient
+    from flutter_home import copy, make_keys, wait_ready
+
+    from roost.cli import main
+    from roost.service import ServiceSettings, create_app
+
+    home = copy(template, tmp_path / "home")
+    keys = make_keys(home)
+    with TestClient(create_app(ServiceSettings(home=home))) as c:
+        wait_ready(c)
+        c.keys = keys
+        for _ in range(3):
+            assert c.get("/recommend/wren", headers=read(c)).status_code == 200
+    assert main(["--home", str(home), "stats", "--latency", "--json"]) == 0
+    snap = json.loads(capsys.readouterr().out)
+    names = " ".join(snap)
+    assert "/recommend" in names and "recommend" in snap
+    assert next(v for k, v in snap.items() if k.startswith("GET /recommend"))["count"] == 3

@@ -12,7 +12,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from roost.monitor.latency import LatencyRegistry
+from roost.monitor.latency import LatencyRegistry, latency_path
 from roost.service.config import ServiceSettings
 from roost.service.idempotency import IdempotencyStore
 from roost.service.keys import KeyStore
@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from roost.engine import Engine
 
 log = logging.getLogger("roost.service")
+# How often the latency figures are merged into <home>/metrics/latency.json, where
+# `roost stats --latency` reads them (also at shutdown).
+SAVE_LATENCY_EVERY = 30.0
 
 
 class Runtime:
@@ -46,6 +49,7 @@ class Runtime:
         self._opened: list[Any] = []
         self._opened_lock = threading.Lock()
         self.idempotency = IdempotencyStore(self.home.path / "service.db")
+        self._stopping = threading.Event()
 
     # --- per-thread handles (a store object serves one thread) ----------------------------
     def store(self) -> CatalogStore:
@@ -86,6 +90,22 @@ class Runtime:
         if self.settings.load_engine:
             self.loading = True
             threading.Thread(target=self.load_engine, name="roost-engine-load", daemon=True).start()
+        threading.Thread(target=self._save_latency_loop, name="roost-latency", daemon=True).start()
+
+    def save_latency(self) -> None:
+        """Merge what was timed since the last save (endpoints and engine stages) into the
+        home's latency file; a failure is logged, never raised (figures are not data)."""
+        path = latency_path(self.home.path)
+        try:
+            self.http.save(path)
+            if self.engine is not None:
+                self.engine.latency.save(path)
+        except Exception as e:
+            log.warning("latency figures not saved to %s: %s", path, e)
+
+    def _save_latency_loop(self) -> None:
+        while not self._stopping.wait(SAVE_LATENCY_EVERY):
+            self.save_latency()
 
     def count(self, route: str, method: str, status: int) -> None:
         with self.counts_lock:
@@ -97,6 +117,8 @@ class Runtime:
         deadline = time.monotonic() + 60
         while self.loading and time.monotonic() < deadline:
             time.sleep(0.05)
+        self._stopping.set()
+        self.save_latency()
         if self.engine is not None:
             self.engine.close()
             self.engine = None
