@@ -97,15 +97,15 @@ class _Spy:
 
 def test_no_fit_and_no_choice_ever_sees_the_test_split(monkeypatch):
     catalog = _catalog()
-    for name in ("ease", "itemknn", "als"):
+    for name in ladder.RANKER_CHANNELS:
         m = ladder.METHODS[name]
         spied = ladder.Method(lambda p, ctx, make=m.make: _Spy(make(p, ctx)), m.kind, m.description,
                               m.defaults, m.grid)  # fmt: skip
         monkeypatch.setitem(ladder.METHODS, name, spied)
-    monkeypatch.setitem(ladder.METHODS["als"].defaults, "factors", 4)
+    monkeypatch.setitem(ladder.METHODS["als-bm25"].defaults, "factors", 4)
     _Spy.seen = []
-    board = run(catalog, "stratified", ["ease", "itemknn", "als", "ranker"],
-                grids={"ease": {"l2": [1.0, 50.0]}, "itemknn": {}, "als": {}})  # fmt: skip
+    board = run(catalog, "stratified", [*ladder.RANKER_CHANNELS, "ranker"],
+                grids={"ease": {"l2": [1.0, 50.0]}, "rp3beta": {}, "als-bm25": {}})  # fmt: skip
     train, test = stratified_split(catalog.interactions(), 0.75, seed=42)
     test_pairs = set(zip(test.user_ids[test.users], test.item_ids[test.items], strict=True))
     train_pairs = set(zip(train.user_ids[train.users], train.item_ids[train.items], strict=True))
