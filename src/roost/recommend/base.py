@@ -5,8 +5,11 @@ order them. A :class:`Candidate` carries every channel's score and every reason.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
+
+import numpy as np
 
 from roost.recommend.context import RecContext
 
@@ -71,3 +74,125 @@ class Ranker(ABC):
     def explain(self, ctx: RecContext, user: str, chosen: list[Candidate]) -> None:  # noqa: B027
         """Fill ``features`` of the chosen few with the ranker's reasons (optional: it
         runs after selection, on k items rather than the whole pool)."""
+
+
+class Pool(Sequence):
+    """One request's candidates as arrays: every channel's score in a matrix, the
+    reasons kept as the channels gave them and turned into per-item lists only for the
+    items someone reads (the chosen k). Indexing gives :class:`Candidate`-like views.
+
+    Parameters
+    ----------
+    rows : item rows, one per candidate.
+    channels : channel names, one per column of ``scores``.
+    scores : ``(n, len(channels))``, each channel's best score for the item, NaN where
+        the channel did not find it.
+    """
+
+    def __init__(self, rows, channels, scores, *, hits=None, hit_of=None, items=None):
+        self.rows = np.asarray(rows, np.int64)
+        self.channels = list(channels)
+        self.scores = np.asarray(scores, np.float64).reshape(len(self.rows), len(self.channels))
+        self.final = np.zeros(len(self.rows))
+        self.raw: np.ndarray | None = None  # the feature rows a learned ranker scored
+        self._hits = hits  # per channel: its (row, score, why) list
+        self._hit_of = hit_of  # (candidate, channel, hit) of every hit, channel order
+        self._src = np.arange(len(self.rows))  # candidate number in _hit_of
+        self._items = items  # the Candidate objects this pool was made from, if any
+        self._views: dict[int, Any] = {}
+
+    @classmethod
+    def merge(cls, found: list[tuple[str, list]], drop: np.ndarray | None = None) -> Pool:
+        """Merge channel results ``[(name, [(row, score, why), ...]), ...]`` per item;
+        rows where ``drop`` is true are left out."""
+        names = [name for name, _ in found]
+        sizes = [len(h) for _, h in found]
+        n = sum(sizes)
+        rows = np.fromiter((h[0] for _, hits in found for h in hits), np.int64, n)
+        score = np.fromiter((h[1] for _, hits in found for h in hits), np.float64, n)
+        ch = np.repeat(np.arange(len(found)), sizes)
+        hit = np.concatenate([np.arange(s) for s in sizes]) if n else np.zeros(0, np.int64)
+        if drop is not None and n:
+            ok = (rows >= len(drop)) | ~drop[np.minimum(rows, len(drop) - 1)]
+            rows, score, ch, hit = rows[ok], score[ok], ch[ok], hit[ok]
+        uniq, first, inv = np.unique(rows, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")  # first-found order, as channels ranked
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        inv = rank[inv]
+        scores = np.full((len(uniq), len(names)), -np.inf)
+        np.maximum.at(scores, (inv, ch), score)
+        scores[np.isneginf(scores)] = np.nan
+        return cls(uniq[order], names, scores, hits=[h for _, h in found],
+                   hit_of=(inv, ch, hit))  # fmt: skip
+
+    @classmethod
+    def of(cls, cands: Sequence[Candidate]) -> Pool:
+        """A pool over :class:`Candidate` objects; scores set on it reach them too."""
+        if isinstance(cands, Pool):
+            return cands
+        names = list(dict.fromkeys(ch for c in cands for ch in c.scores))
+        col = {ch: j for j, ch in enumerate(names)}
+        scores = np.full((len(cands), len(names)), np.nan)
+        for i, c in enumerate(cands):
+            for ch, s in c.scores.items():
+                scores[i, col[ch]] = s
+        return cls([c.row for c in cands], names, scores, items=list(cands))
+
+    def column(self, channel: str) -> np.ndarray:
+        """The channel's scores, 0 where it did not find the item."""
+        if channel not in self.channels:
+            return np.zeros(len(self.rows))
+        return np.nan_to_num(self.scores[:, self.channels.index(channel)], nan=0.0)
+
+    def set_final(self, values: np.ndarray, raw: np.ndarray | None = None) -> None:
+        self.final = np.asarray(values, np.float64)
+        self.raw = raw
+        self._views.clear()  # views carry the old scores
+        if self._items is not None:
+            for j, c in enumerate(self._items):
+                c.final = float(self.final[j])
+                c.raw = None if raw is None else raw[j]
+
+    def take(self, keep: np.ndarray) -> Pool:
+        """The candidates where ``keep`` is true (a mask or indices), reasons kept."""
+        idx = np.flatnonzero(keep) if np.asarray(keep).dtype == bool else np.asarray(keep)
+        out = Pool(self.rows[idx], self.channels, self.scores[idx], hits=self._hits,
+                   hit_of=self._hit_of)  # fmt: skip
+        out.final = self.final[idx]
+        out.raw = None if self.raw is None else self.raw[idx]
+        out._src = self._src[idx]
+        if self._items is not None:
+            out._items = [self._items[j] for j in idx]
+        return out
+
+    def why(self, j: int) -> list[dict[str, Any]]:
+        """The reasons of candidate ``j``: up to 8, in the order the channels gave them."""
+        if self._hit_of is None:
+            return []
+        inv, ch, hit = self._hit_of
+        return [
+            {"channel": self.channels[c], **self._hits[c][h][2]}
+            for c, h in zip(*(a[inv == self._src[j]][:8] for a in (ch, hit)), strict=True)
+        ]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, j):
+        if isinstance(j, slice):
+            return [self[i] for i in range(*j.indices(len(self)))]
+        j = int(j) + (len(self) if j < 0 else 0)
+        if self._items is not None:
+            return self._items[j]
+        if j not in self._views:
+            s = self.scores[j]
+            c = Candidate(
+                int(self.rows[j]),
+                {ch: float(v) for ch, v in zip(self.channels, s, strict=True) if v == v},
+                self.why(j),
+                float(self.final[j]),
+            )
+            c.raw = None if self.raw is None else self.raw[j]
+            self._views[j] = c
+        return self._views[j]

@@ -27,6 +27,31 @@ def _top(scores: np.ndarray, k: int, exclude: set[int] | None = None) -> np.ndar
     return part[np.argsort(-scores[part], kind="stable")]
 
 
+def _first(order: np.ndarray, k: int, exclude: set[int]) -> np.ndarray:
+    """The first ``k`` of ``order`` (rows, best first) that are not in ``exclude``."""
+    if not exclude:
+        return order[:k]
+    head = order[: k + len(exclude)]
+    return head[[int(r) not in exclude for r in head.tolist()]][:k]
+
+
+class _Ranked:
+    """A ranking of every item by a channel's request-independent score, rebuilt only
+    when the catalog changed (an event or an item): requests then take its head."""
+
+    def __init__(self):
+        self._key = None
+
+    def get(self, ctx: RecContext, score) -> tuple[np.ndarray, np.ndarray]:
+        key = (id(ctx), ctx.changes, len(ctx))
+        if self._key != key:
+            s = score()
+            finite = np.flatnonzero(np.isfinite(s))
+            self._value = (finite[np.argsort(-s[finite], kind="stable")], s)
+            self._key = key
+        return self._value
+
+
 class Popular(Channel):
     """Most engaged-with items, time-decayed (half-life set on the context)."""
 
@@ -35,8 +60,11 @@ class Popular(Channel):
     def candidates(
         self, ctx: RecContext, user: str, k: int
     ) -> list[tuple[int, float, dict[str, Any]]]:
+        if "_ranked" not in self.__dict__:
+            self._ranked = _Ranked()
         pop = ctx.popularity
-        rows = _top(np.where(pop > 0, pop, -np.inf), k, ctx.seen(user))
+        order, _ = self._ranked.get(ctx, lambda: np.where(pop > 0, pop, -np.inf))
+        rows = _first(order, k, ctx.seen(user))
         top = float(pop[rows[0]]) if len(rows) else 1.0
         return [
             (int(r), float(pop[r]) / top, {"popularity": round(float(pop[r]), 3)}) for r in rows
@@ -54,9 +82,16 @@ class Fresh(Channel):
     def candidates(
         self, ctx: RecContext, user: str, k: int
     ) -> list[tuple[int, float, dict[str, Any]]]:
-        age = ctx.age_days(np.arange(len(ctx)))
-        score = np.where(age <= self.max_age_days, -age, -np.inf)
-        rows = _top(score, k, ctx.seen(user))
+        if "_ranked" not in self.__dict__:
+            self._ranked = _Ranked()
+
+        def score():
+            age = ctx.age_days(np.arange(len(ctx)))
+            return np.where(age <= self.max_age_days, -age, -np.inf)
+
+        order, s = self._ranked.get(ctx, score)
+        rows = _first(order, k, ctx.seen(user))
+        age = -s
         return [
             (int(r), float(1.0 / (1.0 + age[r])), {"age_days": round(float(age[r]), 1)})
             for r in rows

@@ -10,6 +10,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import orjson
@@ -56,6 +57,12 @@ class RecContext:
         self.half_life_days = half_life_days
         self.rating_threshold = rating_threshold
         self._lock = threading.RLock()
+        # Per-user answers of liked()/seen(), valid while the history keeps its length:
+        # every channel, filter and feature of a request asks for them again.
+        self._user_cache: dict[str, tuple[int, list[int], set[int]]] = {}
+        self._codes: tuple[int, np.ndarray, Any] | None = None
+        self._rev = 0  # bumped by add_item: item metadata arrays are rebuilt
+        self.changes = 0  # bumped by every item or event: keys of per-catalog caches
 
     @classmethod
     def from_catalog(
@@ -154,6 +161,8 @@ class RecContext:
                 self.out_of_stock = np.append(self.out_of_stock, False)
                 self.deleted = np.append(self.deleted, False)
             f = fields or {}
+            self._rev += 1
+            self.changes += 1
             self.titles[i] = title or item_id
             self.categories[i] = category
             self.tags[i] = list(tags or [])
@@ -180,6 +189,7 @@ class RecContext:
         w = KIND_WEIGHT.get(kind, 1.0)
         if kind == "rating" and self.rating_threshold is not None and value < self.rating_threshold:
             w = 0.0  # a low rating is seen, not liked
+        self.changes += 1
         h = self.histories[user]
         h.items.append(i)
         h.ts.append(ts)
@@ -195,23 +205,53 @@ class RecContext:
         except KeyError:
             raise UnknownIdError(f"unknown item {item_id!r}") from None
 
-    def seen(self, user: str) -> set[int]:
+    def _user(self, user: str) -> tuple[int, list[int], set[int]]:
         h = self.histories.get(user)
-        return set(h.items) if h else set()
+        if not h:
+            return 0, [], set()
+        hit = self._user_cache.get(user)
+        if hit is not None and hit[0] == len(h.items):
+            return hit
+        n = len(h.items)
+        order = np.argsort(h.ts[:n], kind="stable")[::-1]
+        liked = list(dict.fromkeys(h.items[j] for j in order if h.weights[j] > 0))
+        hit = (n, liked, set(h.items[:n]))
+        self._user_cache[user] = hit
+        return hit
+
+    def seen(self, user: str) -> set[int]:
+        """Rows the user interacted with (shared between calls: do not modify)."""
+        return self._user(user)[2]
 
     def liked(self, user: str, n: int = 20) -> list[int]:
         """The user's most recent positively weighted items, newest first."""
-        h = self.histories.get(user)
-        if not h:
-            return []
-        order = np.argsort(h.ts, kind="stable")[::-1]
-        out: dict[int, None] = {}
-        for j in order:
-            if h.weights[j] > 0:
-                out.setdefault(h.items[j], None)
-                if len(out) >= n:
-                    break
-        return list(out)
+        return self._user(user)[1][:n]
+
+    def item_codes(self) -> tuple[np.ndarray, Any]:
+        """``(category codes, tags)``: each item's category as an integer (-1: none) and
+        a sparse item x tag 0/1 matrix, for features computed over a whole pool at once."""
+        import scipy.sparse as sp
+
+        codes = self._codes
+        if codes is not None and codes[0] == self._rev and len(codes[1]) == len(self):
+            return codes[1], codes[2]
+        with self._lock:
+            cats: dict[str, int] = {}
+            cat = np.array(
+                [-1 if c is None else cats.setdefault(c, len(cats)) for c in self.categories],
+                np.int64,
+            )
+            vocab: dict[str, int] = {}
+            indptr, indices = [0], []
+            for t in self.tags:
+                indices.extend(sorted({vocab.setdefault(x, len(vocab)) for x in t}))
+                indptr.append(len(indices))
+            tags = sp.csr_matrix(
+                (np.ones(len(indices), np.float32), indices, indptr),
+                shape=(len(self), max(len(vocab), 1)),
+            )
+            self._codes = (self._rev, cat, tags)
+            return cat, tags
 
     def age_days(self, rows: np.ndarray) -> np.ndarray:
         created = self.created[rows]

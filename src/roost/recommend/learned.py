@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from roost.recommend.base import Candidate, Ranker
+from roost.recommend.base import Candidate, Pool, Ranker
 from roost.recommend.context import RecContext
 from roost.recommend.spaces import VectorSpace
 from roost.types import NotFittedError, RoostError
@@ -57,47 +57,40 @@ class Features:
     def matrix(
         self, ctx: RecContext, user: str, cands: list[Candidate], spaces: dict[str, VectorSpace]
     ) -> np.ndarray:
-        n = len(cands)
+        pool = Pool.of(cands)
+        n = len(pool)
         x = np.zeros((n, len(self.names)), np.float32)
-        rows = np.array([c.row for c in cands], np.int64)
+        rows = pool.rows
         col = 0
         for ch in self.channels:
-            s = np.array([c.scores.get(ch, 0.0) for c in cands], np.float64)
+            s = pool.column(ch)
             top = np.abs(s).max() if n else 0.0
             x[:, col] = s / top if top > 0 else 0.0
             col += 1
-        x[:, col] = [len(c.scores) for c in cands]
+        x[:, col] = (~np.isnan(pool.scores)).sum(1)
         col += 1
         liked = ctx.liked(user, RECENT)
         liked_ids = [ctx.item_ids[r] for r in liked]
-        ids = [ctx.item_ids[r] for r in rows]
         for alias in self.spaces:
             space = spaces.get(alias)
             u = space.user_vector(user, liked_ids) if space is not None else None
-            if u is not None and np.any(u):
-                v, known = space.item_vectors(ids)
-                if space.metric == "cosine":
-                    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-                    u = u / max(float(np.linalg.norm(u)), 1e-12)
-                x[:, col] = np.where(known, v @ u, 0.0)
+            if u is not None and np.any(u) and n:
+                x[:, col] = space.similarity(ctx, rows, u)
             col += 1
         x[:, col] = np.log1p(ctx.popularity[rows])
         age = ctx.age_days(rows)
         x[:, col + 1] = np.where(np.isfinite(age), 0.5 ** (np.maximum(age, 0) / 30.0), 0.0)
         h = ctx.histories.get(user)
         x[:, col + 2] = np.log1p(len(h.items) if h else 0)
-        if liked:
-            cats: dict[str, int] = {}
-            holders: dict[str, set[int]] = {}  # tag -> which of the liked items carry it
-            for j, r in enumerate(liked):
-                if ctx.categories[r] is not None:
-                    cats[ctx.categories[r]] = cats.get(ctx.categories[r], 0) + 1
-                for t in ctx.tags[r]:
-                    holders.setdefault(t, set()).add(j)
-            for j, r in enumerate(rows):
-                x[j, col + 3] = cats.get(ctx.categories[r], 0)
-                found = [holders[t] for t in ctx.tags[r] if t in holders]
-                x[j, col + 4] = len(set().union(*found)) if found else 0
+        if liked and n:
+            cat, tags = ctx.item_codes()
+            mine = cat[liked]
+            counts = np.bincount(mine[mine >= 0], minlength=int(cat.max(initial=-1)) + 1)
+            c = cat[rows]
+            x[:, col + 3] = np.where(c >= 0, counts[np.maximum(c, 0)] if len(counts) else 0, 0)
+            # how many of the liked items share at least one tag with the candidate
+            shared = (tags[rows] @ tags[liked].T).toarray()
+            x[:, col + 4] = (shared > 0).sum(1)
             x[:, col + 3 : col + 5] /= len(liked)
         return x
 
@@ -143,6 +136,7 @@ class LearnedRanker(Ranker):
         self.C = C
         self.seed = seed
         self.spaces: dict[str, VectorSpace] = {}
+        self.forest_ = None
 
     def fit(
         self, x: np.ndarray, y: np.ndarray, groups: list[int], features: Features
@@ -183,6 +177,7 @@ class LearnedRanker(Ranker):
             )
             m.fit(x, y, group=groups, feature_name=_safe_names(features.names))
             self.booster_ = m.booster_
+            self._compile()
         else:
             from sklearn.linear_model import LogisticRegression
 
@@ -192,6 +187,12 @@ class LearnedRanker(Ranker):
             self.coef_ = lr.coef_[0].astype(np.float64)
             self.intercept_ = float(lr.intercept_[0])
         return self
+
+    def _compile(self) -> None:
+        """The booster's trees compiled for fast scoring (None: the booster scores)."""
+        from roost.recommend.forest import compile_booster
+
+        self.forest_ = compile_booster(self.booster_, self.baseline_)
 
     def attach(self, spaces: dict[str, VectorSpace]) -> LearnedRanker:
         """The embedding versions the similarity features read at request time."""
@@ -203,6 +204,8 @@ class LearnedRanker(Ranker):
         self._check()
         x = np.asarray(x, np.float32)
         if self.kind_ == "lightgbm":
+            if self.forest_ is not None:
+                return self.forest_.predict(x)
             return np.asarray(self.booster_.predict(x, num_threads=1), np.float64)
         return (x - self.mean_) / self.scale_ @ self.coef_ + self.intercept_
 
@@ -215,15 +218,15 @@ class LearnedRanker(Ranker):
             held = np.repeat(x[:, None, :], f, axis=1)  # (n, f, f): row j with feature i reset
             idx = np.arange(f)
             held[:, idx, idx] = self.baseline_
-            without = self.predict(held.reshape(n * f, f)).reshape(n, f)
-            return self.predict(x)[:, None] - without
+            # one prediction call for the rows and their variants: a call has a fixed cost
+            both = self.predict(np.vstack([x, held.reshape(n * f, f)]))
+            return both[:n, None] - both[n:].reshape(n, f)
         return (x - self.mean_) / self.scale_ * self.coef_
 
     def score(self, ctx: RecContext, user: str, cands: list[Candidate]) -> None:
-        x = self.features_.matrix(ctx, user, cands, self.spaces)
-        for c, v, row in zip(cands, self.predict(x), x, strict=True):
-            c.final = float(v)
-            c.raw = row
+        pool = Pool.of(cands)
+        x = self.features_.matrix(ctx, user, pool, self.spaces)
+        pool.set_final(self.predict(x), raw=x)
 
     def explain(self, ctx: RecContext, user: str, chosen: list[Candidate]) -> None:
         """The features that moved each chosen item's score most, computed for the chosen
@@ -289,6 +292,7 @@ class LearnedRanker(Ranker):
                 import lightgbm as lgb
 
                 obj.booster_ = lgb.Booster(model_str=(folder / "model.txt").read_text())
+                obj._compile()
             else:
                 lg = doc["logistic"]
                 obj.mean_ = np.asarray(lg["mean"], np.float32)

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from roost.recommend.base import Candidate, Channel, Filter, Ranker
+from roost.recommend.base import Candidate, Channel, Filter, Pool, Ranker
 from roost.recommend.context import RecContext
-from roost.recommend.rankers import Blend, mmr
+from roost.recommend.rankers import Blend, mmr_order
 
 STAGES = ("sources", "hydrate", "filter", "score", "select")
 MMR_POOL_PER_K = 5  # candidates per requested item that MMR chooses among
@@ -86,7 +86,7 @@ class Pipeline:
 
     def candidates(
         self, ctx: RecContext, user: str, filters: list[Filter] = (), lap=None
-    ) -> tuple[list[Candidate], dict[str, int]]:
+    ) -> tuple[Pool, dict[str, int]]:
         """The pool that reaches ranking: every channel's candidates merged, then
         filtered; returns it with how many each filter removed (training reads this)."""
         lap = lap or (lambda stage: None)
@@ -94,22 +94,16 @@ class Pipeline:
             (ch.name, ch.candidates(ctx, user, self.per_channel)) for ch in self.channels
         ]
         lap("sources")
-        cands: dict[int, Candidate] = {}
-        gone = ctx.deleted
-        for name, hits in found:
-            for row, score, why in hits:
-                if row < len(gone) and gone[row]:
-                    continue  # withdrawn since the channel's state was built
-                cands.setdefault(row, Candidate(row)).add(name, score, why)
+        # withdrawn since the channel's state was built: dropped
+        pool = Pool.merge(found, drop=ctx.deleted)
         lap("hydrate")
         removed: dict[str, int] = {}
-        pool = list(cands.values())
         for f in (*self.filters, *filters):
-            if not pool:
+            if not len(pool):
                 break
-            keep = f.keep(ctx, user, [c.row for c in pool])
-            removed[f.name] = removed.get(f.name, 0) + len(pool) - sum(keep)
-            pool = [c for c, ok in zip(pool, keep, strict=True) if ok]
+            keep = np.asarray(f.keep(ctx, user, pool.rows.tolist()), bool)
+            removed[f.name] = removed.get(f.name, 0) + int(len(pool) - keep.sum())
+            pool = pool.take(keep)
         lap("filter")
         return pool, removed
 
@@ -133,24 +127,26 @@ class Pipeline:
             clock = now
 
         pool, removed = self.candidates(ctx, user, filters, lap)
-        if pool:
+        if len(pool):
             self.ranker.score(ctx, user, pool)
         lap("score")
-        vectors = None
-        if self.mmr_vectors and self.diversity < 1:
+        order = np.argsort(-pool.final, kind="stable")
+        if self.mmr_vectors and self.diversity < 1 and len(pool) > 1:
             # MMR re-orders the head of the ranking; the tail would only cost a pool-sized
             # similarity matrix (500 x 500 x 384 on the demo) and never be picked.
-            pool = sorted(pool, key=lambda c: -c.final)[: max(MMR_POOL_PER_K * k, 50)]
-            vectors = self.mmr_vectors([c.row for c in pool])
-        chosen = mmr(pool, vectors, k, self.diversity)
+            head = order[: max(MMR_POOL_PER_K * k, 50)]
+            vectors = self.mmr_vectors(pool.rows[head].tolist())
+            order = head[mmr_order(pool.final[head], vectors, k, self.diversity)]
+        chosen = [pool[int(j)] for j in order[:k]]
         if explain:
             self.ranker.explain(ctx, user, chosen)
+        mine = _liked_tags(ctx, user) if explain else set()
         items = [
             Recommendation(
                 ctx.item_ids[c.row],
                 ctx.titles[c.row],
                 round(float(c.final), 6),
-                _explain(ctx, user, c) if explain else [],
+                _explain(ctx, user, c, mine) if explain else [],
             )
             for c in chosen
         ]
@@ -158,7 +154,13 @@ class Pipeline:
         return Result(user, items, removed, timings)
 
 
-def _explain(ctx: RecContext, user: str, c: Candidate) -> list[dict[str, Any]]:
+def _liked_tags(ctx: RecContext, user: str) -> set[str]:
+    return {t for r in ctx.liked(user, 20) for t in ctx.tags[r]}
+
+
+def _explain(
+    ctx: RecContext, user: str, c: Candidate, mine: set[str] | None = None
+) -> list[dict[str, Any]]:
     """The reasons, in words a person can read: channel, the user's item behind it,
     shared tags, and the ranker's top features when it learned any."""
     out = []
@@ -167,9 +169,8 @@ def _explain(ctx: RecContext, user: str, c: Candidate) -> list[dict[str, Any]]:
         if "because" in w and w["because"] in ctx.index:
             w["because_title"] = ctx.titles[ctx.index[w["because"]]]
         out.append(w)
-    liked = ctx.liked(user, 20)
-    if liked:
-        mine = {t for r in liked for t in ctx.tags[r]}
+    mine = _liked_tags(ctx, user) if mine is None else mine
+    if mine:
         shared = sorted(mine.intersection(ctx.tags[c.row]))
         if shared:
             out.append({"shared_tags": shared[:5]})

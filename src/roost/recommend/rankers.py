@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from roost.recommend.base import Candidate, Ranker
+from roost.recommend.base import Candidate, Pool, Ranker
 from roost.recommend.context import RecContext
 
 
@@ -23,15 +23,39 @@ class Blend(Ranker):
         self.weights = dict(weights or {})
 
     def score(self, ctx: RecContext, user: str, cands: list[Candidate]) -> None:
-        best: dict[str, float] = {}
-        for c in cands:
-            for ch, s in c.scores.items():
-                best[ch] = max(best.get(ch, 0.0), abs(s))
-        for c in cands:
-            c.final = sum(
-                self.weights.get(ch, 1.0) * (s / best[ch] if best[ch] else 0.0)
-                for ch, s in c.scores.items()
-            )
+        pool = Pool.of(cands)
+        s = pool.scores
+        if not s.size:
+            pool.set_final(np.zeros(len(pool)))
+            return
+        found = ~np.isnan(s)
+        best = np.max(np.abs(s), axis=0, where=found, initial=0.0)
+        w = np.array([self.weights.get(ch, 1.0) for ch in pool.channels])
+        part = np.divide(s, best, out=np.zeros_like(s), where=found & (best > 0))
+        pool.set_final((part * w).sum(1))
+
+
+def mmr_order(rel: np.ndarray, vectors: np.ndarray, k: int, lambda_: float) -> np.ndarray:
+    """Maximal marginal relevance over relevance scores ``rel`` and unit ``vectors``
+    (rows without one: zeros): the positions of up to ``k`` picks, in pick order.
+    ``lambda_`` = 1 keeps the order of ``rel``."""
+    rel = np.asarray(rel, np.float64)
+    if vectors is None or lambda_ >= 1.0 or len(rel) <= 1:
+        return np.argsort(-rel, kind="stable")[:k]
+    span = rel.max() - rel.min()
+    rel = (rel - rel.min()) / span if span > 0 else np.ones_like(rel)
+    sims = vectors @ vectors.T
+    picked: list[int] = []
+    max_sim = np.full(len(rel), -np.inf)
+    remaining = np.ones(len(rel), bool)
+    for _ in range(min(k, len(rel))):
+        penalty = np.where(np.isfinite(max_sim), max_sim, 0.0)
+        score = np.where(remaining, lambda_ * rel - (1 - lambda_) * penalty, -np.inf)
+        j = int(np.argmax(score))
+        picked.append(j)
+        remaining[j] = False
+        max_sim = np.maximum(max_sim, sims[j])
+    return np.asarray(picked, np.int64)
 
 
 def mmr(
@@ -40,23 +64,8 @@ def mmr(
     """Maximal marginal relevance: trade relevance for dissimilarity to what is already
     picked. ``vectors[j]`` is candidate j's unit vector (rows without one: zeros).
     ``lambda_`` = 1 keeps the ranking as is."""
-    if vectors is None or lambda_ >= 1.0 or len(cands) <= 1:
-        return sorted(cands, key=lambda c: -c.final)[:k]
-    rel = np.array([c.final for c in cands], np.float64)
-    span = rel.max() - rel.min()
-    rel = (rel - rel.min()) / span if span > 0 else np.ones_like(rel)
-    sims = vectors @ vectors.T
-    picked: list[int] = []
-    max_sim = np.full(len(cands), -np.inf)
-    remaining = np.ones(len(cands), bool)
-    for _ in range(min(k, len(cands))):
-        penalty = np.where(np.isfinite(max_sim), max_sim, 0.0)
-        score = np.where(remaining, lambda_ * rel - (1 - lambda_) * penalty, -np.inf)
-        j = int(np.argmax(score))
-        picked.append(j)
-        remaining[j] = False
-        max_sim = np.maximum(max_sim, sims[j])
-    return [cands[j] for j in picked]
+    order = mmr_order([c.final for c in cands], vectors, k, lambda_)
+    return [cands[j] for j in order]
 
 
 RANKERS: dict[str, type[Ranker]] = {Blend.name: Blend}

@@ -73,6 +73,8 @@ class VectorSpace:
         self._extra_vecs = np.zeros((0, version.dim), np.float32)
         self._pos = {k: i for i, k in enumerate(version.ids.tolist())}
         self._unit: np.ndarray | None = None
+        self._ids: list[str] | None = None
+        self._ctx_pos: tuple[int, int, int, np.ndarray] | None = None
         self._nn: dict[tuple[str, int], list[tuple[str, float]]] = {}
         self._users = version.users
         self._user_pos = (
@@ -140,6 +142,39 @@ class VectorSpace:
             out[live] = self._extra_vecs[pos[live] - n0]
         return out, pos >= 0
 
+    def positions(self, ctx: Any) -> np.ndarray:
+        """For every item row of ``ctx`` (a RecContext), its row here, -1 where unknown.
+
+        Kept until either side gains items, so a request maps its rows without a
+        dictionary lookup per item."""
+        key = (id(ctx), len(ctx.item_ids), len(self._pos))
+        hit = self._ctx_pos
+        if hit is not None and hit[:3] == key:
+            return hit[3]
+        pos = np.array([self._pos.get(i, -1) for i in ctx.item_ids], np.int64)
+        self._ctx_pos = (*key, pos)
+        return pos
+
+    def similarity(self, ctx: Any, rows: np.ndarray, user: np.ndarray) -> np.ndarray:
+        """User-item similarity for ``ctx`` item rows in the version's metric: cosine for
+        cosine versions, else dot; 0 for items the version does not hold."""
+        pos = self.positions(ctx)[rows]
+        known = pos >= 0
+        u = np.asarray(user, np.float32)
+        if self.metric == "cosine":
+            v = self._all_unit()[np.maximum(pos, 0)]
+            u = u / max(float(np.linalg.norm(u)), 1e-12)
+        else:
+            n0 = len(self.version)
+            base = np.asarray(self.version.vectors)
+            v = np.zeros((len(pos), self.dim), np.float32)
+            b = known & (pos < n0)
+            v[b] = base[pos[b]]
+            if len(self._extra_ids):
+                e = pos >= n0
+                v[e] = self._extra_vecs[pos[e] - n0]
+        return np.where(known, v @ u, 0.0)
+
     def unit_vectors(self, ids: Sequence[str]) -> np.ndarray:
         vecs, _ = self.item_vectors(ids)
         return normalize_rows(vecs)
@@ -160,6 +195,7 @@ class VectorSpace:
             self._extra_ids.append(item_id)
             self._extra_vecs = np.vstack([self._extra_vecs, v])
             self._unit = None
+            self._ids = None
             self._nn.clear()
 
     # --- search ---------------------------------------------------------------------------
@@ -209,16 +245,22 @@ class VectorSpace:
             unit = self._all_unit()
             ids = self._all_ids()
             scores = q @ unit.T
+            kk = min(k + 1, scores.shape[1])
+            # one partition over every query's row, then each head sorted
+            top = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+            part = np.take_along_axis(scores, top, 1)
+            order = np.argsort(-part, axis=1, kind="stable")
+            top = np.take_along_axis(top, order, 1)
+            part = np.take_along_axis(part, order, 1)
             out = []
             for j, item in enumerate(item_ids):
                 if not known[j]:
                     out.append([])
                     continue
-                s = scores[j]
-                kk = min(k + 1, len(s))
-                top = np.argpartition(-s, kk - 1)[:kk]
-                top = top[np.argsort(-s[top], kind="stable")]
-                out.append([(ids[t], float(s[t])) for t in top if ids[t] != item][:k])
+                out.append(
+                    [(ids[t], s) for t, s in zip(top[j].tolist(), part[j].tolist(), strict=True)
+                     if ids[t] != item][:k]
+                )  # fmt: skip
             return out
         found = self.search(q, 3 * k + 1)
         out = []
@@ -233,7 +275,10 @@ class VectorSpace:
         return out
 
     def _all_ids(self) -> list[str]:
-        return self.version.ids.tolist() + self._extra_ids
+        ids = self._ids
+        if ids is None:
+            ids = self._ids = self.version.ids.tolist() + self._extra_ids
+        return ids
 
     def _all_unit(self) -> np.ndarray:
         with self._lock:

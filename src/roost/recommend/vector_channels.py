@@ -17,7 +17,6 @@ from roost.data.frames import Interactions
 from roost.embed.users import pinnersage_user_vectors
 from roost.index.topk import normalize_rows
 from roost.recommend.base import Channel
-from roost.recommend.channels import _top
 from roost.recommend.context import DAY, RecContext
 from roost.recommend.spaces import VectorSpace
 from roost.types import EmbeddingSet, RoostError
@@ -298,6 +297,8 @@ class ClusterRecall(_VectorChannel):
         """Refit the clusters and tallies from the current context."""
         return self.fit(ctx)
 
+    _n = 0  # tally updates seen, part of the ranking cache's key
+
     def cluster_of(self, ctx: RecContext, user: str) -> int | None:
         """The user's cluster; a new user is assigned to the nearest fixed centre."""
         if not hasattr(self, "centres_"):
@@ -319,6 +320,7 @@ class ClusterRecall(_VectorChannel):
             c = self.cluster_of(ctx, user)
         if c is not None and weight > 0:
             self.tally_[c][row] += weight
+            self._n = self.__dict__.get("_n", 0) + 1  # cached rankings are stale
 
     def candidates(
         self, ctx: RecContext, user: str, k: int
@@ -326,15 +328,28 @@ class ClusterRecall(_VectorChannel):
         c = self.cluster_of(ctx, user)
         if c is None or not self.tally_[c]:
             return []
-        tally = self.tally_[c]
-        rows = np.fromiter(tally, np.int64, len(tally))
-        scores = np.full(len(ctx), -np.inf)
-        scores[rows] = np.fromiter(tally.values(), np.float64, len(tally))
-        top = _top(scores, k, ctx.seen(user))
-        best = float(scores[top[0]]) if len(top) else 1.0
+        rows, scores = self._ranked(c)
+        seen = ctx.seen(user)
+        head = rows[: k + len(seen)].tolist()
+        pick = [j for j, r in enumerate(head) if r not in seen][:k]
+        best = float(scores[pick[0]]) if pick else 1.0
         return [
-            (int(r), float(scores[r]) / best, {"cluster": c, "version": self.version}) for r in top
+            (head[j], float(scores[j]) / best, {"cluster": c, "version": self.version})
+            for j in pick
         ]
+
+    def _ranked(self, c: int) -> tuple[np.ndarray, np.ndarray]:
+        """The cluster's items and tallies, best first; rebuilt after its tally changed."""
+        cache = self.__dict__.setdefault("_ranking", {})
+        tally = self.tally_[c]
+        hit = cache.get(c)
+        if hit is not None and hit[0] is tally and hit[1] == len(tally) and hit[2] == self._n:
+            return hit[3], hit[4]
+        rows = np.fromiter(tally, np.int64, len(tally))
+        scores = np.fromiter(tally.values(), np.float64, len(tally))
+        order = np.lexsort((rows, -scores))
+        cache[c] = (tally, len(tally), self._n, rows[order], scores[order])
+        return rows[order], scores[order]
 
 
 def elbow(x: np.ndarray, max_k: int, seed: int = 0) -> int:

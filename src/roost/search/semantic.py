@@ -9,6 +9,8 @@ own filter, so a shared index object is never modified here.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -69,6 +71,9 @@ class SemanticSearch:
     encoder : a fitted embedder with ``encode(texts) -> float32 (n, dim)``
         (:class:`~roost.embed.transformer.Transformer`, ``FineTuned``).
     index_kind : the index ``fit`` builds (``exact``, ``hnsw`` ...).
+    query_cache : query vectors kept (least recently used dropped first); 0 disables.
+        Encoding a query is most of a semantic search's time (a transformer pass, ~10 ms),
+        and the same queries come back; a text's vector never changes for one encoder.
 
     Examples
     --------
@@ -81,9 +86,12 @@ class SemanticSearch:
     'a'
     """
 
-    def __init__(self, encoder: TextEncoder | None = None, index_kind: str = "exact"):
+    def __init__(
+        self, encoder: TextEncoder | None = None, index_kind: str = "exact", query_cache: int = 1024
+    ):
         self.encoder = encoder
         self.index_kind = index_kind
+        self.query_cache = query_cache
 
     def fit(self, ids, texts: list[str]) -> SemanticSearch:
         """Encode ``texts`` and index them under ``ids``."""
@@ -174,7 +182,27 @@ class SemanticSearch:
         for i, q in enumerate(queries):
             if not isinstance(q, str) or not q.strip():
                 raise RoostError(f"query {i} is empty: semantic search needs some text")
-        return np.asarray(self.encoder.encode(queries), np.float32)
+        if self.query_cache <= 0:
+            return np.asarray(self.encoder.encode(queries), np.float32)
+        lock = self.__dict__.setdefault("_queries_lock", threading.Lock())
+        with lock:
+            if self.__dict__.get("_queries_of") is not self.encoder:
+                # a new encoder: the vectors kept belong to another space
+                self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+                self._queries_of = self.encoder
+            cache = self._queries
+            missing = list(dict.fromkeys(q for q in queries if q not in cache))
+        fresh = np.asarray(self.encoder.encode(missing), np.float32) if missing else None
+        with lock:
+            found = {q: cache.get(q) for q in queries}
+            for q, v in zip(missing, fresh if fresh is not None else [], strict=True):
+                found[q] = cache[q] = v
+            for q in queries:
+                if q in cache:  # another thread may have dropped it meanwhile
+                    cache.move_to_end(q)
+            while len(cache) > self.query_cache:
+                cache.popitem(last=False)
+        return np.stack([found[q] for q in queries]).astype(np.float32, copy=True)
 
     def search(self, queries: list[str], k: int = 10) -> Hits:
         """The ``k`` items nearest to each query text, best first."""
