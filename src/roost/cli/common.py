@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +34,23 @@ def home() -> Home:
 
 def store(create: bool = False) -> CatalogStore:
     return open_store(home(), create=create)
+
+
+@contextmanager
+def engine() -> Iterator[Any]:
+    """The home's :class:`~roost.engine.Engine`; on the way out, what it timed is merged
+    into the home's latency file (``roost stats --latency`` reads it)."""
+    from roost.engine import Engine
+    from roost.monitor.latency import latency_path
+
+    with Engine.open(home()) as e:
+        try:
+            yield e
+        finally:
+            try:
+                e.latency.save(latency_path(home().path))
+            except OSError as err:  # figures are not data: never fail the command for them
+                typer.secho(f"warning: latency not saved: {err}", fg="yellow", err=True)
 
 
 def progress() -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from roost.cli.common import JSON, emit_json, home, progress, store, table
+from roost.cli.common import engine as open_engine
 from roost.data import datasets
 
 DEMO_ALIASES = ("text", "collab", "item2vec")
@@ -31,7 +32,7 @@ def demo(
     explained recommendations for a sample user, then serves the API and the web app.
     Versions already fitted on the same data are reused unless ``--rebuild``.
     """
-    from roost.engine import Engine, build_default
+    from roost.engine import build_default
 
     started = time.perf_counter()
     show = progress()
@@ -62,7 +63,7 @@ def demo(
     say("quick evaluation (global time split) ...")
     board = leaderboard(catalog, "time", quick=True, progress=show, dataset="movietweetings")
 
-    with Engine.open(h) as engine:
+    with open_engine() as engine:
         result = engine.recommend(info["sample_user"], k=5, explain=True)
     info["seconds"] = round(time.perf_counter() - started, 2)
 

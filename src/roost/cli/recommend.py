@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from roost.cli.common import JSON, emit_json, home, table
+from roost.cli.common import JSON, emit_json, table
+from roost.cli.common import engine as open_engine
 
 K = typer.Option(10, "--k", help="how many items to return")
 
@@ -46,9 +47,7 @@ def recommend(
     json_out: bool = JSON,
 ) -> None:
     """Recommend items to USER on a surface (a new user gets popular, fresh and followed)."""
-    from roost.engine import Engine
-
-    with Engine.open(home()) as engine:
+    with open_engine() as engine:
         result = engine.recommend(user, surface=surface, k=k, explain=explain or json_out)
     _print(f"{surface} for {user}", result, explain, json_out)
 
@@ -59,9 +58,7 @@ def similar(
     json_out: bool = JSON,
 ) -> None:
     """Items like ITEM ("more like this")."""
-    from roost.engine import Engine
-
-    with Engine.open(home()) as engine:
+    with open_engine() as engine:
         result = engine.similar(item, k=k)
     _print(f"more like {item}", result, True, json_out)
 

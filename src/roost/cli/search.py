@@ -6,7 +6,8 @@ import json
 
 import typer
 
-from roost.cli.common import JSON, emit_json, home, table
+from roost.cli.common import JSON, emit_json, table
+from roost.cli.common import engine as open_engine
 
 MODE = typer.Option("hybrid", "--mode", help="semantic | lexical | hybrid")
 
@@ -21,7 +22,6 @@ def search(
     json_out: bool = JSON,
 ) -> None:
     """Search the catalog's items by meaning (semantic), words (lexical, BM25) or both."""
-    from roost.engine import Engine
     from roost.types import RoostError
 
     spec = None
@@ -32,7 +32,7 @@ def search(
             raise RoostError(f"--filters is not valid JSON: {e}") from None
         if not isinstance(spec, dict):
             raise RoostError('--filters must be a JSON object, e.g. \'{"category": ["news"]}\'')
-    with Engine.open(home()) as engine:
+    with open_engine() as engine:
         result = engine.search(query, mode=mode, k=k, filters=spec)
     items = [r.to_dict() for r in result.items]
     if json_out:
