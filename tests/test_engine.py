@@ -259,3 +259,20 @@ def test_bundled_catalog_sample_user_gets_unseen_explained_movies(tmp_path):
         channels = {w["channel"] for r in res.items for w in r.why if "channel" in w}
         assert channels & {"item_to_item:collab", "user_to_item:collab", "cluster:collab"}
         assert ids(eng.similar(res.items[0].id, k=5))
+
+
+@pytest.mark.parametrize("mode", ["semantic", "lexical", "hybrid"])
+def test_search_never_returns_deleted_unsafe_or_filtered_items(engine, mode):
+    everything = ids(engine.search("a small bird singing", mode=mode, k=60))
+    assert everything and "a9" not in everything  # unsafe
+    gone = everything[0]
+    engine.delete_item(gone)
+    rest = engine.search(
+        "a small bird singing",
+        mode=mode,
+        k=60,
+        filters={"exclude_items": [everything[1]], "category": ["birds"]},
+    )
+    got = ids(rest)
+    assert got and gone not in got and everything[1] not in got and "a9" not in got
+    assert all(i.startswith("a") for i in got)

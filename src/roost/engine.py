@@ -23,7 +23,12 @@ from roost.recommend import surfaces as surfaces_mod
 from roost.recommend.context import KIND_WEIGHT, RecContext
 from roost.recommend.filters import FILTERS, from_spec
 from roost.recommend.pipeline import Recommendation, Result
-from roost.recommend.serving import build_pipeline, open_spaces, similar_items
+from roost.recommend.serving import (
+    build_neighbour_tables,
+    build_pipeline,
+    open_spaces,
+    similar_items,
+)
 from roost.recommend.spaces import VectorSpace
 from roost.recommend.surfaces import Surface
 from roost.store import Home, open_store
@@ -113,6 +118,7 @@ class Engine:
                     and text.strip()
                 ):
                     searcher.add(item_id, text)  # the new text version predates the item
+            self.neighbour_tables = build_neighbour_tables(spaces)
             return _State(ctx, spaces, pipelines, searcher, problems)
 
     def _open_searcher(
@@ -366,18 +372,16 @@ def _search_keep(ctx: RecContext, rules: list) -> Any:
     come back, nor anything the request's filters refuse."""
 
     def keep(ids) -> np.ndarray:
-        rows = [ctx.index.get(i) for i in ids]
-        ok = np.array(
-            [r is not None and not ctx.deleted[r] and not ctx.unsafe[r] for r in rows], bool
-        )
-        live = [r for r, good in zip(rows, ok, strict=True) if good]
+        get = ctx.index.get
+        rows = np.fromiter((get(i, -1) for i in ids), np.int64, len(ids))
+        at = np.maximum(rows, 0)
+        ok = (rows >= 0) & ~ctx.deleted[at] & ~ctx.unsafe[at]
         for f in rules:
-            if not live:
+            live = np.flatnonzero(ok)
+            if not len(live):
                 break
-            passed = dict(zip(live, f.keep(ctx, "", live), strict=True))
-            live = [r for r in live if passed[r]]
-        allowed = set(live)
-        return np.array([r in allowed for r in rows], bool)
+            ok[live] = np.asarray(f.keep(ctx, "", rows[live].tolist()), bool)
+        return ok
 
     return keep
 

@@ -5,6 +5,7 @@ engine itself about requests and live writes.
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,25 @@ def open_spaces(
         problems += found
         spaces[alias] = by_id[vid] = space
     return spaces, problems
+
+
+def build_neighbour_tables(spaces: dict[str, VectorSpace], wait: bool = False) -> Any:
+    """Compute the neighbour tables of the opened versions in a background thread (the
+    requests meanwhile score neighbours per item); ``wait`` blocks until they are built.
+    Returns the thread."""
+
+    def run() -> None:
+        for space in {id(s): s for s in spaces.values()}.values():
+            try:
+                space.build_neighbour_table()
+            except (MemoryError, ValueError, RuntimeError):
+                pass  # the per-request path stays in place: slower, same answers
+
+    thread = threading.Thread(target=run, name="roost-neighbour-tables", daemon=True)
+    thread.start()
+    if wait:
+        thread.join()
+    return thread
 
 
 def build_pipeline(

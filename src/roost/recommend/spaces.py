@@ -18,6 +18,7 @@ import numpy as np
 
 from roost.index import Index, build_index
 from roost.index.topk import normalize_rows
+from roost.recommend.neighbours import TABLE_K, NeighbourTable
 from roost.store.manifest import Version
 from roost.types import RoostError
 
@@ -76,6 +77,8 @@ class VectorSpace:
         self._ids: list[str] | None = None
         self._ctx_pos: tuple[int, int, int, np.ndarray] | None = None
         self._nn: dict[tuple[str, int], list[tuple[str, float]]] = {}
+        self._table: NeighbourTable | None = None
+        self._ctx_rows: tuple[int, int, int, np.ndarray] | None = None
         self._users = version.users
         self._user_pos = (
             {k: i for i, k in enumerate(self._users.ids.tolist())}
@@ -190,13 +193,18 @@ class VectorSpace:
                     self._extra_vecs[p - n0] = v[0]
                     self._unit = None
                     self._nn.clear()
+                    self._table = None
                 return  # a stored item keeps its fitted vector
+            table = self._table
             self._pos[item_id] = len(self.version) + len(self._extra_ids)
             self._extra_ids.append(item_id)
             self._extra_vecs = np.vstack([self._extra_vecs, v])
             self._unit = None
             self._ids = None
-            self._nn.clear()
+            self._nn.clear()  # the new item may be anyone's neighbour
+            self._table = None
+            if table is not None and table.size == len(self) - 1:
+                self._table = table.extended(self._all_unit())
 
     # --- search ---------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
@@ -216,14 +224,72 @@ class VectorSpace:
                 del r[k:]
         return [[(i, float(s)) for i, s in r] for r in rows]
 
+    def build_neighbour_table(self, k: int = TABLE_K) -> bool:
+        """Compute every item's exact neighbours at once (:mod:`roost.recommend.neighbours`)
+        so requests read them instead of scoring; False when the version is too large.
+        Run in the background by the engine; a live item arriving meanwhile makes the
+        result stale, and it is dropped."""
+        size = len(self)
+        if not NeighbourTable.fits(size, self.dim):
+            return False
+        unit = self._all_unit()
+        table = NeighbourTable.build(unit, k)
+        with self._lock:
+            if self._unit is not unit or table.size != len(self):
+                return False
+            self._table = table
+        return True
+
+    def _usable_table(self, k: int) -> NeighbourTable | None:
+        t = self._table
+        return t if t is not None and t.size == len(self) and k <= t.k else None
+
+    def neighbour_rows(self, item_ids: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`neighbours` as arrays: ``(rows, sims)``, each ``(len(item_ids), k)``,
+        rows of this space (see :meth:`ctx_rows`), ``-1``/NaN where there are fewer."""
+        table = self._usable_table(k)
+        pos = np.array([self._pos.get(i, -1) for i in item_ids], np.int64)
+        if table is not None and (pos >= 0).all():
+            return table.lookup(pos, k)
+        rows = np.full((len(item_ids), k), -1, np.int64)
+        sims = np.full((len(item_ids), k), np.nan, np.float32)
+        for j, hits in enumerate(self.neighbours(item_ids, k)):
+            for c, (i, s) in enumerate(hits[:k]):
+                rows[j, c] = self._pos.get(i, -1)
+                sims[j, c] = s
+        return rows, sims
+
+    def ctx_rows(self, ctx: Any) -> np.ndarray:
+        """For every row of this space, the item's row in ``ctx`` (a RecContext), -1 where
+        it has none; the inverse of :meth:`positions`, kept as long as it is."""
+        key = (id(ctx), len(ctx.item_ids), len(self._pos))
+        hit = self._ctx_rows
+        if hit is not None and hit[:3] == key:
+            return hit[3]
+        pos = self.positions(ctx)
+        out = np.full(len(self._pos), -1, np.int64)
+        known = np.flatnonzero(pos >= 0)
+        out[pos[known]] = known
+        self._ctx_rows = (*key, out)
+        return out
+
     def neighbours(self, item_ids: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
         """Cosine neighbours of known items (themselves excluded), best first.
 
-        Exact over unit vectors for small versions; through the index (over-fetched,
+        Read from the neighbour table once :meth:`build_neighbour_table` has run. Else
+        exact over unit vectors for small versions; through the index (over-fetched,
         then re-scored by cosine) beyond :data:`EXACT_NEIGHBOUR_FLOPS`. Lists are cached
         (the same few popular items are looked up by most requests) until a live item
         arrives, which may be anyone's new neighbour.
         """
+        table = self._usable_table(k)
+        if table is not None and all(i in self._pos for i in item_ids):
+            ids = self._all_ids()
+            top, sims = table.lookup(np.array([self._pos[i] for i in item_ids]), k)
+            return [
+                [(ids[t], s) for t, s in zip(tr.tolist(), sr.tolist(), strict=True) if t >= 0]
+                for tr, sr in zip(top, sims, strict=True)
+            ]
         out: list[list[tuple[str, float]] | None] = [self._nn.get((i, k)) for i in item_ids]
         todo = [i for i, hit in zip(item_ids, out, strict=True) if hit is None]
         if todo:

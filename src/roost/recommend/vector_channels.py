@@ -92,37 +92,43 @@ class ItemToItem(_VectorChannel):
         liked = [i for i in liked if self.space.has(i)]
         if not liked:
             return []
+        top, sims = self.space.neighbour_rows(liked, self.neighbours)
+        rows = np.where(top >= 0, self.space.ctx_rows(ctx)[np.maximum(top, 0)], -1)
+        # lists are best first: what stops at the cut-off is every similarity below it
+        ok = (rows >= 0) & (sims >= self.cutoff)
         seen = ctx.seen(user)
-        total: dict[int, float] = defaultdict(float)
-        best: dict[int, tuple[float, str]] = {}
-        for src, hits in zip(liked, self.space.neighbours(liked, self.neighbours), strict=True):
-            for iid, sim in hits:
-                if sim < self.cutoff:
-                    break
-                r = ctx.index.get(iid)
-                if r is None or r in seen:
-                    continue
-                total[r] += sim
-                if sim > best.get(r, (-1.0, ""))[0]:
-                    best[r] = (sim, src)
-        if not total:
+        if seen:
+            ok &= ~np.isin(rows, np.fromiter(seen, np.int64, len(seen)))
+        src, rank = np.nonzero(ok)  # in the order the user's items and their lists come
+        if not len(src):
             return []
-        rows = np.fromiter(total, np.int64, len(total))
-        pop, fresh = popularity_freshness(ctx, rows, self.half_life_days)
-        score = np.fromiter(total.values(), np.float64, len(total))
-        score *= (1 + self.popularity_weight * pop) * (1 + self.freshness_weight * fresh)
-        out = []
-        for j in np.argsort(-score, kind="stable")[:k]:
-            r = int(rows[j])
-            sim, src = best[r]
-            out.append(
-                (
-                    r,
-                    float(score[j]),
-                    {"because": src, "similarity": round(sim, 3), "version": self.version},
-                )
+        hit_rows = rows[src, rank]
+        hit_sims = sims[src, rank].astype(np.float64)
+        # candidates in the order first met (ties in the final sort keep it)
+        uniq, first, inv = np.unique(hit_rows, return_index=True, return_inverse=True)
+        by_first = np.argsort(first, kind="stable")
+        rank_of = np.empty(len(uniq), np.int64)
+        rank_of[by_first] = np.arange(len(uniq))
+        group = rank_of[inv]
+        total = np.bincount(group, weights=hit_sims, minlength=len(uniq))
+        # each candidate's best similarity, the earliest of equals: the item behind it
+        order = np.lexsort((np.arange(len(group)), -hit_sims, group))
+        head = order[np.r_[True, group[order][1:] != group[order][:-1]]]
+        cand = uniq[by_first]
+        pop, fresh = popularity_freshness(ctx, cand, self.half_life_days)
+        score = total * (1 + self.popularity_weight * pop) * (1 + self.freshness_weight * fresh)
+        pick = np.argsort(-score, kind="stable")[:k]
+        h = head[pick]
+        return [
+            (r, s, {"because": liked[b], "similarity": round(x, 3), "version": self.version})
+            for r, s, b, x in zip(
+                cand[pick].tolist(),
+                score[pick].tolist(),
+                src[h].tolist(),
+                hit_sims[h].tolist(),
+                strict=True,
             )
-        return out
+        ]
 
 
 class UserToItem(_VectorChannel):
