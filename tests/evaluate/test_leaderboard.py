@@ -111,9 +111,41 @@ def test_no_fit_and_no_choice_ever_sees_the_test_split(monkeypatch):
     train_pairs = set(zip(train.user_ids[train.users], train.item_ids[train.items], strict=True))
     assert _Spy.seen and all(not (s & test_pairs) for s in _Spy.seen)
     # the grid and the ranker's own validation fits see strictly less than the training split
-    assert sum(s == train_pairs for s in _Spy.seen) == 3 + 3  # each row, then the ranker's refit
+    # each row fits once on the training split; the ranker's refit reuses those fits
+    assert sum(s == train_pairs for s in _Spy.seen) == 3
     assert any(s < train_pairs for s in _Spy.seen)
     assert "ranker" in [r["method"] for r in board.rows]
+
+
+def test_a_hybrid_fits_each_part_once_per_training_set(monkeypatch):
+    catalog = _catalog()
+    fits = []
+    for name in ladder.CF_BLEND:
+        m = ladder.METHODS[name]
+        spied = ladder.Method(lambda p, ctx, make=m.make, n=name: _Counted(make(p, ctx), n, fits),
+                              m.kind, m.description, m.defaults, m.grid)  # fmt: skip
+        monkeypatch.setitem(ladder.METHODS, name, spied)
+    monkeypatch.setitem(ladder.METHODS["als"].defaults, "factors", 4)
+    # four weight sets searched, then the final blend: without sharing, 5 fits per part
+    run(catalog, "stratified", ["hybrid-cf"], grids={"hybrid-cf": ladder.METHODS["hybrid-cf"].grid})
+    assert sorted(fits) == sorted([*ladder.CF_BLEND] * 2)  # validation part, then train
+    train, _ = stratified_split(catalog.interactions(), 0.75, seed=42)
+    again, _ = stratified_split(catalog.interactions(), 0.75, seed=42)
+    assert ladder.fingerprint(train) == ladder.fingerprint(again)
+    assert ladder.fingerprint(train) != ladder.fingerprint(catalog.interactions())
+
+
+class _Counted:
+    def __init__(self, scorer, name, fits):
+        self.scorer, self.name, self.fits = scorer, name, fits
+
+    def fit(self, train):
+        self.fits.append(self.name)
+        self.scorer.fit(train)
+        return self
+
+    def score(self, users):
+        return self.scorer.score(users)
 
 
 def test_bad_requests_are_clear_errors():

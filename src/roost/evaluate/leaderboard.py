@@ -29,7 +29,7 @@ from threadpoolctl import threadpool_limits
 from roost.data.datasets.base import Dataset
 from roost.data.frames import Catalog, Interactions
 from roost.data.splits import leave_last_n, stratified_split, time_cut
-from roost.evaluate.methods import METHODS, QUICK, Context
+from roost.evaluate.methods import METHODS, QUICK, SHARED, Context
 from roost.evaluate.ranking import evaluate_scorer
 from roost.evaluate.scorers import ColdStart
 from roost.types import RoostError
@@ -200,7 +200,9 @@ def _run_folds(
                     ctx.chosen[name] = found["best"]
                     tuning[name].append({"fold": fold.name, **found})
                 params = ctx.params_of(name)
-                scorer = ColdStart(METHODS[name].make(params, ctx))
+                # a row hybrids are built from fits once, and they reuse that fit
+                made = ctx.scorer(name)() if name in SHARED else METHODS[name].make(params, ctx)
+                scorer = ColdStart(made)
                 ev = evaluate_scorer(scorer, fold.train, fold.test, k=k, threshold=threshold,
                                      metrics=list(REPORTED))  # fmt: skip
                 per_method[name].append({"metrics": ev.metrics, "fit": ev.fit_seconds,
