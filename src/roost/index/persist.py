@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from roost.store.publish import staged_folder
 from roost.types import RoostError
 
 MANIFEST = "index.json"
@@ -65,10 +63,7 @@ def write_folder(path: str | Path, write_files: Callable[[Path], None], manifest
     the old folder or the new one, never a half-written one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex}"
-    tmp.mkdir()
-    try:
+    with staged_folder(path) as tmp:
         write_files(tmp)
         files = {}
         for f in sorted(tmp.iterdir()):
@@ -77,31 +72,7 @@ def write_folder(path: str | Path, write_files: Callable[[Path], None], manifest
         doc["bytes"] = sum(f["bytes"] for f in files.values())
         doc["manifest_sha256"] = _content_sha(doc)
         (tmp / MANIFEST).write_text(_canonical(doc), encoding="ascii")
-        for f in tmp.iterdir():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-        _fsync_dir(tmp)
-        old = None
-        if path.exists():
-            # rename() cannot replace a non-empty folder: move the old one aside first.
-            old = path.parent / f".{path.name}.old-{uuid.uuid4().hex}"
-            os.rename(path, old)
-        os.rename(tmp, path)
-        _fsync_dir(path.parent)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:

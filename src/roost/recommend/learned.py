@@ -14,9 +14,6 @@ at 19 ms for 10 rows of a 100-tree model against 1.5 ms for this, per request.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +22,7 @@ import numpy as np
 from roost.recommend.base import Candidate, Pool, Ranker
 from roost.recommend.context import RecContext
 from roost.recommend.spaces import VectorSpace
+from roost.store.publish import staged_folder
 from roost.types import NotFittedError, RoostError
 
 FORMAT = 1
@@ -263,9 +261,6 @@ class LearnedRanker(Ranker):
         """Write ``ranker.json`` (and LightGBM's ``model.txt``) atomically into ``folder``."""
         self._check()
         folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = folder.parent / f".tmp-{uuid.uuid4().hex}"
-        tmp.mkdir()
         doc: dict[str, Any] = {
             "format": FORMAT,
             "kind": self.kind_,
@@ -276,23 +271,17 @@ class LearnedRanker(Ranker):
             "baseline": self.baseline_.tolist(),
             "metrics": metrics or {},
         }
-        if self.kind_ == "lightgbm":
-            (tmp / "model.txt").write_text(self.booster_.model_to_string())
-        else:
-            doc["logistic"] = {
-                "mean": self.mean_.tolist(),
-                "scale": self.scale_.tolist(),
-                "coef": self.coef_.tolist(),
-                "intercept": self.intercept_,
-            }
-        (tmp / "ranker.json").write_text(json.dumps(doc, indent=1, sort_keys=True))
-        old = None
-        if folder.exists():
-            old = folder.parent / f".old-{uuid.uuid4().hex}"
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        with staged_folder(folder) as tmp:
+            if self.kind_ == "lightgbm":
+                (tmp / "model.txt").write_text(self.booster_.model_to_string())
+            else:
+                doc["logistic"] = {
+                    "mean": self.mean_.tolist(),
+                    "scale": self.scale_.tolist(),
+                    "coef": self.coef_.tolist(),
+                    "intercept": self.intercept_,
+                }
+            (tmp / "ranker.json").write_text(json.dumps(doc, indent=1, sort_keys=True))
         return folder
 
     @classmethod

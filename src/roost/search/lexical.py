@@ -14,14 +14,12 @@ before a merge; a refit folds them into the statistics.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from roost.store.publish import staged_folder
 from roost.types import Hits, NotFittedError, RoostError, as_id_array
 
 # Variants whose score is idf * tf-component alone; bm25l/bm25+ add a per-term
@@ -214,10 +212,7 @@ class BM25Search:
         folder ``path``, atomically: a reader sees the old folder or the new one."""
         self._check_fitted()
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f".tmp-{path.name}-{uuid.uuid4().hex}"
-        tmp.mkdir()
-        try:
+        with staged_folder(path) as tmp:
             self.model_.save(str(tmp / "bm25s"), show_progress=False)
             doc = {
                 "params": {"k1": self.k1, "b": self.b, "method": self.method,
@@ -227,16 +222,6 @@ class BM25Search:
                 "meta": getattr(self, "meta_", {}),
             }  # fmt: skip
             (tmp / "lexical.json").write_text(json.dumps(doc))
-            old = None
-            if path.exists():
-                old = path.parent / f".old-{path.name}-{uuid.uuid4().hex}"
-                os.rename(path, old)
-            os.rename(tmp, path)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
         return path
 
     @classmethod

@@ -232,6 +232,39 @@ def folder_lock(directory: Path, *, exclusive: bool, blocking: bool = True) -> I
         os.close(fd)
 
 
+@contextmanager
+def staged_folder(final: str | Path) -> Iterator[Path]:
+    """Write a folder that replaces ``final`` atomically; yields the folder to write into.
+
+    The files go into a temporary sibling; on a clean exit each is fsynced, then the folder
+    is renamed into place (an older ``final`` is moved aside first, since rename() cannot
+    replace a non-empty folder, and removed after). A reader sees the old folder or the new
+    one, never a half-written one; on an error the temporary folder is removed.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        for f in tmp.rglob("*"):
+            if f.is_file():
+                with open(f, "rb") as fh:
+                    os.fsync(fh.fileno())
+        fsync_dir(tmp)
+        old = None
+        if final.exists():
+            old = final.parent / f".{final.name}.old-{uuid.uuid4().hex}"
+            os.rename(final, old)
+        os.rename(tmp, final)
+        fsync_dir(final.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def sweep_temporary(directory: Path) -> list[str]:
     """Remove trash, and temporary folders when no publisher is active; returns their names."""
     removed = []
