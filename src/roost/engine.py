@@ -6,10 +6,17 @@ reads the surfaces (``<home>/surfaces.toml`` or the built-in default), opens the
 they name with their saved indexes, and loads the trained ranker if there is one. Live
 writes (``add_events``, ``put_item``, ``put_follow``) go to the store first, in one
 transaction, and only then into the serving state, so what a request sees is durable.
+
+Finished results are kept in a :class:`~roost.recommend.cache.ResultCache` (``cache_ttl``
+seconds, 0 turns it off): a write drops the entries it could change before it returns
+(a user's events, follows and unfollows: that user's; an item put or deleted, a reload:
+all), so the next request after a write always sees it. Returned results are shared with
+the cache: read them, do not change them.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,6 +27,7 @@ import numpy as np
 
 from roost.monitor.latency import LatencyRegistry
 from roost.recommend import surfaces as surfaces_mod
+from roost.recommend.cache import ResultCache
 from roost.recommend.context import KIND_WEIGHT, RecContext
 from roost.recommend.filters import FILTERS, from_spec
 from roost.recommend.pipeline import Recommendation, Result
@@ -67,10 +75,19 @@ class Engine:
     3
     """
 
-    def __init__(self, home: Home, surfaces: dict[str, Surface], explicit: bool):
+    def __init__(
+        self,
+        home: Home,
+        surfaces: dict[str, Surface],
+        explicit: bool,
+        *,
+        cache_ttl: float = 30.0,
+        cache_entries: int = 10_000,
+    ):
         self.home = home
         self.surfaces = surfaces
         self.latency = LatencyRegistry()
+        self.cache = ResultCache(cache_ttl, cache_entries)
         self._explicit = explicit
         self._write_lock = threading.RLock()
         self._store = open_store(home, create=False)
@@ -79,7 +96,14 @@ class Engine:
         self._state = self._load()
 
     @classmethod
-    def open(cls, home: Home | str | Path, *, surfaces: str | Path | None = None) -> Engine:
+    def open(
+        cls,
+        home: Home | str | Path,
+        *,
+        surfaces: str | Path | None = None,
+        cache_ttl: float = 30.0,
+        cache_entries: int = 10_000,
+    ) -> Engine:
         """Open ``home`` for serving (see the module docstring)."""
         home = home if isinstance(home, Home) else Home.at(home)
         if not home.exists():
@@ -87,9 +111,10 @@ class Engine:
                 f"{home.path}: no Roost home here (run `roost init` or `roost demo` first)"
             )
         path = Path(surfaces) if surfaces is not None else home.path / "surfaces.toml"
+        cache = {"cache_ttl": cache_ttl, "cache_entries": cache_entries}
         if surfaces is not None or path.exists():
-            return cls(home, surfaces_mod.load(path), explicit=True)
-        return cls(home, surfaces_mod.default(), explicit=False)
+            return cls(home, surfaces_mod.load(path), explicit=True, **cache)
+        return cls(home, surfaces_mod.default(), explicit=False, **cache)
 
     def _load(self) -> _State:
         with self.latency.timed("engine.load"):
@@ -175,8 +200,14 @@ class Engine:
             known = ", ".join(sorted(st.pipelines)) or "none"
             raise RoostError(f"unknown surface {surface!r}; surfaces with channels: {known}")
         extra = from_spec(filters)
+        user = str(user)
+        key = ("recommend", surface, user, k, bool(explain), _spec_key(filters))
         with self.latency.timed("recommend"):
-            return pipe.recommend(st.ctx, str(user), k=k, filters=extra, explain=explain)
+            return self.cache.get_or_compute(
+                key,
+                user,
+                lambda: pipe.recommend(st.ctx, user, k=k, filters=extra, explain=explain),
+            )
 
     def similar(
         self, item: str, *, k: int = 10, version: str | None = None, filters: dict | None = None
@@ -195,8 +226,11 @@ class Engine:
         rules = (
             [FILTERS[f]() for f in surface.filters] + from_spec(surface.where) + from_spec(filters)
         )
+        key = ("similar", str(item), k, version, _spec_key(filters))
         with self.latency.timed("similar"):
-            return similar_items(st.ctx, item, spaces, rules, k)
+            return self.cache.get_or_compute(
+                key, None, lambda: similar_items(st.ctx, item, spaces, rules, k)
+            )
 
     def search(
         self, query: str, *, mode: str = "hybrid", k: int = 10, filters: dict | None = None
@@ -213,8 +247,15 @@ class Engine:
                 "search is not available in this home (build it with `roost demo` first)"
             )
         keep = _search_keep(st.ctx, from_spec(filters))
+        key = ("search", query, mode, k, _spec_key(filters))
         with self.latency.timed(f"search.{mode}"):
-            hits = st.searcher.search(query, mode, k, keep=keep)
+            return self.cache.get_or_compute(
+                key, None, lambda: self._search(st, query, mode, k, keep)
+            )
+
+    @staticmethod
+    def _search(st: _State, query: str, mode: str, k: int, keep: Any) -> Result:
+        hits = st.searcher.search(query, mode, k, keep=keep)
         items = []
         for item_id, score, why in hits:
             row = st.ctx.index.get(item_id)
@@ -225,6 +266,17 @@ class Engine:
                 )
             )
         return Result(query, items)
+
+    def history(self, user: str, *, k: int = 20) -> Result:
+        """The items ``user`` engaged with most recently (positive events, newest first,
+        live events included; deleted items left out)."""
+        k = _check_k(k)
+        ctx = self._state.ctx
+        rows = [r for r in ctx.liked(str(user), k + 64) if not ctx.deleted[r]][:k]
+        return Result(
+            str(user),
+            [Recommendation(ctx.item_ids[r], ctx.titles[r], 1.0, []) for r in rows],
+        )
 
     def embed(self, texts: list[str], *, version: str | None = None) -> np.ndarray:
         """Vectors for ``texts`` from a content version (default: alias ``text``)."""
@@ -269,6 +321,7 @@ class Engine:
             for u in users:
                 self._fold_in(st.spaces, st.ctx, u)
             self._live_users |= users
+            self.cache.invalidate_users(users)
         return stored
 
     def _fold_in(self, spaces: dict[str, VectorSpace], ctx: RecContext, user: str) -> None:
@@ -310,6 +363,7 @@ class Engine:
             self._embed_item(st.spaces, saved["id"], text)
             if st.searcher is not None and hasattr(st.searcher, "add") and text.strip():
                 st.searcher.add(saved["id"], text)
+            self.cache.invalidate_all()  # fresh and followed channels, search, similar
 
     @staticmethod
     def _embed_item(spaces: dict[str, VectorSpace], item_id: str, text: str) -> bool:
@@ -332,6 +386,7 @@ class Engine:
             self._live_items.pop(item_id, None)
             if st.searcher is not None and hasattr(st.searcher, "remove"):
                 st.searcher.remove(item_id)
+            self.cache.invalidate_all()
 
     def put_follow(self, follower: str, followee: str) -> None:
         """Store a follow; the follower's timeline shows the followee's items at once."""
@@ -348,13 +403,29 @@ class Engine:
         )
         with self._write_lock:
             store_rows(self._store, "follows", table, "put_follow")
-            self._state.ctx.follows[str(follower)].add(str(followee))
+            # a new set, not a change to the old one: a request may be iterating it
+            follows = self._state.ctx.follows
+            follows[str(follower)] = follows.get(str(follower), set()) | {str(followee)}
+            self.cache.invalidate_users([follower])
+
+    def delete_follow(self, follower: str, followee: str) -> bool:
+        """Remove a follow; the follower's timeline stops showing the followee's items at
+        once. Returns False when ``follower`` did not follow ``followee``."""
+        follower, followee = str(follower), str(followee)
+        with self._write_lock:
+            with self._store.transaction() as w:
+                removed = w.delete("follows", [(follower, followee)])
+            follows = self._state.ctx.follows
+            follows[follower] = follows.get(follower, set()) - {followee}
+            self.cache.invalidate_users([follower])
+        return bool(removed)
 
     # --- lifecycle ----------------------------------------------------------------------
     def reload(self) -> None:
         """Re-read the catalog and re-resolve aliases; the new state replaces the old at once."""
         with self._write_lock:
             self._state = self._load()
+            self.cache.invalidate_all()
 
     def close(self) -> None:
         with self._write_lock:
@@ -384,6 +455,11 @@ def _search_keep(ctx: RecContext, rules: list) -> Any:
         return ok
 
     return keep
+
+
+def _spec_key(filters: dict | None) -> str:
+    """A request's filters as part of a cache key (the same filters, the same key)."""
+    return json.dumps(filters, sort_keys=True, default=str) if filters else ""
 
 
 def _check_k(k: Any) -> int:

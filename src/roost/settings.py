@@ -32,6 +32,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("max_body", "ROOST_MAX_BODY", 1_048_576, "largest request body the service accepts, in bytes (413 above)", int),
         Setting("max_k", "ROOST_MAX_K", 100, "largest k a recommend, similar or search request may ask for (422 above)", int),
         Setting("max_page", "ROOST_MAX_PAGE", 500, "largest page size of a listing and batch size of /embed and /events (422 above)", int),
+        Setting("query_threads", "ROOST_QUERY_THREADS", 1, "threads that run recommend, similar, search and embed queries in the service", int),
+        Setting("cache_ttl", "ROOST_CACHE_TTL", 30.0, "seconds the service may serve a finished result again (0: no result cache)", float),
         Setting("cors_origins", "ROOST_CORS_ORIGINS", "", "comma-separated origins allowed by CORS; empty: CORS closed"),
         Setting("session_secret", "ROOST_SESSION_SECRET", "", "secret that signs web session cookies; empty: one kept in <home>/session.key"),
     )

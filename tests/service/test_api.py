@@ -3,7 +3,10 @@ versions, metrics, caps and CORS."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from flutter_home import copy, wait_ready
 
 from roost.store import open_store
 
@@ -18,7 +21,11 @@ def admin(c, **extra):
 
 def ids(r):
     assert r.status_code == 200, r.text
-    return [x["id"] for x in r.json()["items"]]
+    return ids_of(r.json())
+
+
+def ids_of(body):
+    return [x["id"] for x in body["items"]]
 
 
 def n_events(c) -> int:
@@ -114,6 +121,10 @@ def test_users_and_follows(api):
     assert owl_flits
     assert c.delete("/follows/kite/owl", headers=admin(c)).status_code == 204
     assert c.get("/users/kite/follows", headers=read(c)).json() == []
+    # Live too: the timeline (cached a moment ago) no longer shows the owl's flits.
+    after = c.get("/recommend/kite", params={"k": 30}, headers=read(c)).json()["items"]
+    assert not [x for x in after if {"channel": "followed", "author": "owl"} in x["why"]]
+    assert c.delete("/follows/kite/owl", headers=admin(c)).status_code == 404
     assert c.delete("/users/kite", headers=admin(c)).status_code == 204
     assert c.get("/users/kite", headers=read(c)).status_code == 404
 
@@ -129,6 +140,9 @@ def test_events_are_durable_and_live(api):
     assert n_events(c) == n + 1
     after = ids(c.get("/recommend/finch", headers=read(c)))
     assert top not in after  # the seen filter applies at once, without a retrain
+    history = c.get("/users/finch/history", params={"k": 3}, headers=read(c)).json()
+    assert ids_of(history)[0] == top and len(history["items"]) <= 3
+    assert c.get("/users/nobody-yet/history", headers=read(c)).json()["items"] == []
 
 
 def test_a_batch_with_one_bad_row_stores_nothing(api):
@@ -320,6 +334,48 @@ def test_metrics(api):
     assert 'stage="sources"' in text or "sources" in text
     assert 'roost_http_requests_total{method="GET",route="/items/{item_id}",status="404"}' in text
     assert "roost_catalog_rows" in text and "roost_engine_ready 1.0" in text
+    api.get("/recommend/wren", headers=read(api))  # the same request again: a cache hit
+    text = api.get("/metrics", headers=read(api)).text
+    hits = re.search(r'roost_cache_lookups_total\{outcome="hit"\} (\S+)', text)
+    assert hits and float(hits.group(1)) >= 1
+
+
+def test_ready_is_503_while_the_engine_loads(template, tmp_path):
+    """The engine's surfaces file is a named pipe: reading it blocks until the test
+    writes, which holds the load in flight for as long as the test needs."""
+    import os
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    from roost.recommend.surfaces import DEFAULT_TOML
+    from roost.service import ServiceSettings, create_app
+
+    home = copy(template, tmp_path / "home")
+    fifo = tmp_path / "surfaces.toml"
+    os.mkfifo(fifo)
+    release = threading.Event()
+
+    def writer():  # once for the app's routes, once more when the test says
+        for n in range(2):
+            if n:
+                release.wait(60)
+            with open(fifo, "w") as f:
+                f.write(DEFAULT_TOML)
+
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    with TestClient(create_app(ServiceSettings(home=home, surfaces=fifo))) as c:
+        assert c.app.state.runtime.loading
+        r = c.get("/health/ready")
+        assert r.status_code == 503 and r.json()["problems"] == ["the engine is loading"]
+        busy = c.get("/recommend/wren")  # no keys in this home: the API is open
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "5"
+        assert c.get("/health/live").status_code == 200
+        release.set()
+        wait_ready(c)
+        assert c.get("/health/ready").status_code == 200
+    t.join(5)
 
 
 def test_cors_closed_by_default_open_when_configured(template, tmp_path):

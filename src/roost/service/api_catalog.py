@@ -207,10 +207,17 @@ def router(settings: ServiceSettings) -> APIRouter:
     def unfollow(
         request: Request, follower: str, followee: str, who: Principal = Depends(admin)
     ) -> Response:
+        """``follower`` stops following ``followee`` (live: their items leave the timeline)."""
         _own(who, follower, "unfollow")
-        with runtime(request).store().transaction() as w:
-            if not w.delete("follows", [(follower, followee)]):
-                raise HTTPException(404, f"{follower!r} does not follow {followee!r}")
+        rt = runtime(request)
+        eng = live_engine(rt)
+        if eng is not None:
+            removed = eng.delete_follow(follower, followee)
+        else:
+            with rt.store().transaction() as w:
+                removed = w.delete("follows", [(follower, followee)])
+        if not removed:
+            raise HTTPException(404, f"{follower!r} does not follow {followee!r}")
         return Response(status_code=204)
 
     return r

@@ -33,7 +33,8 @@ def router() -> APIRouter:
            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})  # fmt: skip
     def metrics(request: Request, _=Depends(require("read"))) -> Response:
         """Prometheus text: latency histograms per endpoint (``roost_http_*``) and per
-        pipeline stage (``roost_stage_*``), request counts by status, errors, catalog sizes."""
+        pipeline stage (``roost_stage_*``), request counts by status, errors, result cache
+        hits and misses, catalog sizes."""
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
         return Response(
@@ -98,6 +99,14 @@ def prometheus_registry(rt: Runtime):
             up = GaugeMetricFamily("roost_engine_ready", "1 when the engine is loaded")
             up.add_metric([], 1.0 if rt.engine is not None else 0.0)
             yield up
+            if rt.engine is not None:
+                cache = rt.engine.cache.stats()
+                looked = CounterMetricFamily(
+                    "roost_cache_lookups", "Result cache lookups by outcome", labels=["outcome"]
+                )
+                looked.add_metric(["hit"], cache["hits"])
+                looked.add_metric(["miss"], cache["misses"])
+                yield looked
             sizes = GaugeMetricFamily("roost_catalog_rows", "Rows in the catalog", labels=["kind"])
             for kind, n in rt.store().counts().items():
                 sizes.add_metric([kind], n)

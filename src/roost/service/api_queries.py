@@ -1,4 +1,5 @@
-"""Queries: /recommend/{user}, /similar/{item}, /search, /embed. Thin: each calls the engine.
+"""Queries: /recommend/{user}, /users/{user}/history, /similar/{item}, /search, /embed.
+Thin: each calls the engine.
 
 Filters come as query parameters (``category`` and the others, repeatable) and/or as one
 ``filters`` parameter holding the JSON form that
@@ -48,7 +49,7 @@ class FilterParams(BaseModel):
         return out or None
 
 
-def filter_params(
+async def filter_params(
     category: list[str] | None = Query(None, description="only these categories"),
     exclude_category: list[str] | None = Query(None, description="not these categories"),
     max_age_days: float | None = Query(
@@ -88,7 +89,8 @@ def router(settings: ServiceSettings) -> APIRouter:
     Surface = Literal[tuple(names)] if names else str  # noqa: N806 - a type built at start
 
     @r.get("/recommend/{user}", response_model=Recommendations)
-    def recommend(
+    async def recommend(
+        request: Request,
         user: str,
         surface: Surface = Query("home" if "home" in names else (names[0] if names else "home")),
         k: int = k_q,
@@ -97,12 +99,20 @@ def router(settings: ServiceSettings) -> APIRouter:
         eng=Depends(engine),
     ) -> dict:
         """Recommendations for ``user`` on ``surface``, each with why (when ``explain``)."""
-        return eng.recommend(
-            user, surface=surface, k=k, explain=explain, filters=f.spec()
-        ).to_dict()
+        result = await runtime(request).query(
+            eng.recommend, user, surface=surface, k=k, explain=explain, filters=f.spec()
+        )
+        return result.to_dict()
+
+    @r.get("/users/{user}/history", response_model=Recommendations)
+    async def history(request: Request, user: str, k: int = k_q, eng=Depends(engine)) -> dict:
+        """What ``user`` engaged with most recently (likes and other positive events,
+        newest first, live events included)."""
+        result = await runtime(request).query(eng.history, user, k=k)
+        return result.to_dict()
 
     @r.get("/similar/{item}", response_model=Recommendations)
-    def similar(
+    async def similar(
         request: Request,
         item: str,
         k: int = k_q,
@@ -111,12 +121,18 @@ def router(settings: ServiceSettings) -> APIRouter:
         eng=Depends(engine),
     ) -> dict:
         """More like ``item`` (404 for an unknown item or version)."""
-        if version is not None:
-            runtime(request).versions().resolve(version)  # an unknown one is a 404
-        return eng.similar(item, k=k, version=version, filters=f.spec()).to_dict()
+        rt = runtime(request)
+
+        def run():
+            if version is not None:
+                rt.versions().resolve(version)  # an unknown one is a 404
+            return eng.similar(item, k=k, version=version, filters=f.spec()).to_dict()
+
+        return await rt.query(run)
 
     @r.get("/search", response_model=Recommendations)
-    def search(
+    async def search(
+        request: Request,
         q: str = Query(..., min_length=1, max_length=1000, pattern=r"\S"),
         mode: str = Query("hybrid", pattern="^(semantic|lexical|hybrid)$"),
         k: int = k_q,
@@ -124,18 +140,23 @@ def router(settings: ServiceSettings) -> APIRouter:
         eng=Depends(engine),
     ) -> dict:
         """Search item text: ``semantic`` (vectors), ``lexical`` (BM25) or ``hybrid`` (fused)."""
-        return eng.search(q, mode=mode, k=k, filters=f.spec()).to_dict()
+        result = await runtime(request).query(eng.search, q, mode=mode, k=k, filters=f.spec())
+        return result.to_dict()
 
     @r.post("/embed", response_model=EmbedOut)
-    def embed(request: Request, body: EmbedIn, eng=Depends(engine)) -> dict:
+    async def embed(request: Request, body: EmbedIn, eng=Depends(engine)) -> dict:
         """Vectors of ``texts`` from a content version (default: alias ``text``)."""
         rt = runtime(request)
         cap = rt.settings.max_page
         if len(body.texts) > cap:
             raise RoostError(f"texts: {len(body.texts)} in one request, the limit is {cap}")
-        if body.version is not None:
-            rt.versions().resolve(body.version)  # an unknown one is a 404
-        vectors = eng.embed(body.texts, version=body.version)
+
+        def run():
+            if body.version is not None:
+                rt.versions().resolve(body.version)  # an unknown one is a 404
+            return eng.embed(body.texts, version=body.version)
+
+        vectors = await rt.query(run)
         return {
             "version": body.version or "text",
             "dim": int(vectors.shape[1]),

@@ -33,6 +33,10 @@ class ServiceSettings:
     web_token : a sign-in token for the web app when keys are configured (default: a
         random one per start, printed with the address, as a notebook server does).
     load_engine : open the engine at start (False serves the catalog only).
+    query_threads : threads that run queries (recommend, similar, search, embed); they
+        queue for them, so a burst does not make every query slower under the GIL.
+    cache_ttl : seconds a finished result may be served again (0: no result cache; see
+        :mod:`roost.recommend.cache`).
     """
 
     home: Path
@@ -45,6 +49,8 @@ class ServiceSettings:
     surfaces: Path | None = None
     web_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     load_engine: bool = True
+    query_threads: int = 1
+    cache_ttl: float = 30.0
 
     @classmethod
     def from_env(
@@ -66,6 +72,8 @@ class ServiceSettings:
             max_body=int(get("max_body")),
             max_k=int(get("max_k")),
             max_page=int(get("max_page")),
+            query_threads=int(get("query_threads")),
+            cache_ttl=float(get("cache_ttl")),
             cors_origins=tuple(origins),
             session_secret=get("session_secret"),
             **overrides,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from roost.service.runtime import Runtime
 
@@ -46,16 +47,21 @@ def _unauthorized(message: str) -> HTTPException:
     return HTTPException(401, message, headers={"WWW-Authenticate": 'Bearer realm="roost"'})
 
 
-def principal(
+async def principal(
     request: Request,
     key: str | None = Security(_api_key),
     bearer: HTTPAuthorizationCredentials | None = Security(_bearer),
 ) -> Principal:
-    """The caller, or 401. An invalid key is refused even where a session exists."""
+    """The caller, or 401. An invalid key is refused even where a session exists.
+
+    The dependencies here run on the event loop: a hop to the thread pool costs more than
+    they do. The one slow step, deriving a key's hash the first time it is seen (and for
+    every wrong key), goes to the thread pool so it never stalls other requests.
+    """
     rt = runtime(request)
     given = key or (bearer.credentials if bearer else None)
     if given:
-        record = rt.keys.check(given)
+        record = rt.keys.verified(given) or await run_in_threadpool(rt.keys.check, given)
         if record is None:
             raise _unauthorized("invalid API key")
         return Principal("key", record.role, name=record.id)
@@ -76,7 +82,7 @@ def principal(
 def require(role: str) -> Callable[..., Principal]:
     """A dependency admitting callers of ``role`` or above (403 otherwise)."""
 
-    def check(who: Principal = Depends(principal)) -> Principal:
+    async def check(who: Principal = Depends(principal)) -> Principal:
         if RANK[who.role] < RANK[role]:
             raise HTTPException(403, f"this needs the {role} role; the caller has {who.role}")
         return who
@@ -85,7 +91,7 @@ def require(role: str) -> Callable[..., Principal]:
     return check
 
 
-def engine(request: Request):
+async def engine(request: Request):
     """The engine, or 503 while it loads or when it could not be opened."""
     rt = runtime(request)
     if rt.engine is None:

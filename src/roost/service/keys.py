@@ -115,16 +115,30 @@ class KeyStore:
     def __bool__(self) -> bool:
         return bool(self.list())
 
+    def _tag(self, key: str) -> bytes:
+        return hmac.new(self._pepper, key.encode(errors="surrogatepass"), hashlib.sha256).digest()
+
+    def verified(self, key: str | None) -> KeyRecord | None:
+        """The record of a key already verified and not revoked since, or None: no
+        key derivation, so cheap enough to call on an event loop (:meth:`check` is not)."""
+        if not key:
+            return None
+        tag = self._tag(key)
+        with self._lock:
+            self._load()
+            hit = self._verified.get(tag)
+            return hit if hit is not None and hit.id in self._records else None
+
     def check(self, key: str | None) -> KeyRecord | None:
         """The record of a valid key, or None. Constant-time in the secret's bytes."""
         if not key:
             return None
-        tag = hmac.new(self._pepper, key.encode(errors="surrogatepass"), hashlib.sha256).digest()
+        hit = self.verified(key)
+        if hit is not None:
+            return hit
+        tag = self._tag(key)
         with self._lock:
             self._load()
-            hit = self._verified.get(tag)
-            if hit is not None and hit.id in self._records:
-                return hit
             parsed = _parse(key)
             record = self._records.get(parsed[0]) if parsed else None
         if record is None:

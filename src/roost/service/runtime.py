@@ -7,9 +7,13 @@ benchmark) never share state.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from roost.monitor.latency import LatencyRegistry, latency_path
@@ -50,6 +54,17 @@ class Runtime:
         self._opened_lock = threading.Lock()
         self.idempotency = IdempotencyStore(self.home.path / "service.db")
         self._stopping = threading.Event()
+        # Queries wait their turn here instead of all running at once on the thread pool:
+        # a query is mostly Python holding the GIL, and eight interleaved ones each took
+        # about twice as long as one alone (docs/benchmarks.md).
+        self._queries = ThreadPoolExecutor(
+            max(1, settings.query_threads), thread_name_prefix="roost-query"
+        )
+
+    async def query(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` on the query threads, awaited from an endpoint."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._queries, functools.partial(fn, *args, **kwargs))
 
     # --- per-thread handles (a store object serves one thread) ----------------------------
     def store(self) -> CatalogStore:
@@ -76,7 +91,9 @@ class Runtime:
         try:
             from roost.engine import Engine
 
-            self.engine = Engine.open(self.home, surfaces=self.settings.surfaces)
+            self.engine = Engine.open(
+                self.home, surfaces=self.settings.surfaces, cache_ttl=self.settings.cache_ttl
+            )
             self.engine_error = None
             log.info("engine ready in %.1f s", time.perf_counter() - started)
         except Exception as e:  # any failure is reported by /health/ready, not raised
@@ -118,6 +135,7 @@ class Runtime:
         while self.loading and time.monotonic() < deadline:
             time.sleep(0.05)
         self._stopping.set()
+        self._queries.shutdown(wait=True)
         self.save_latency()
         if self.engine is not None:
             self.engine.close()

@@ -29,7 +29,7 @@ from roost.types import RoostError
 
 WEB = Path(__file__).resolve().parents[1] / "web"
 SESSION_COOKIE = "roost_session"
-MAX_REMEMBERED_LIKES = 20
+SHOWN_LIKES = 20  # the timeline's "your likes" list
 
 
 def _session(request: Request) -> dict[str, Any]:
@@ -54,6 +54,13 @@ def _page(request: Request, templates: Jinja2Templates, name: str, **ctx: Any) -
             "role": s.get("role"), "engine_ready": rt.engine is not None,
             "engine_error": rt.engine_error, "loading": rt.loading}  # fmt: skip
     return templates.TemplateResponse(request, name, {**base, **ctx})
+
+
+def _liked(rt, user: str) -> list[str]:
+    """The bird's recent likes, newest first, from the engine (live events included)."""
+    if rt.engine is None:
+        return []
+    return [r.id for r in rt.engine.history(user, k=SHOWN_LIKES).items]
 
 
 def _items(rt, ids: list[str]) -> dict[str, dict]:
@@ -86,7 +93,7 @@ def install(app: FastAPI, settings: ServiceSettings) -> None:
             except RoostError as e:
                 error = str(e)
         rows = _items(rt, [r.id for r in recs])
-        liked = request.session.get("liked", [])
+        liked = _liked(rt, user)
         return _page(request, templates, "timeline.html", recs=recs, rows=rows, error=error,
                      liked=set(liked), liked_rows=_items(rt, liked))  # fmt: skip
 
@@ -118,7 +125,7 @@ def install(app: FastAPI, settings: ServiceSettings) -> None:
         user = user.strip()
         if runtime(request).store().get("users", (user,)) is None:
             raise HTTPException(404, f"no bird {user!r} here")
-        s["user"], s["liked"] = user, []
+        s["user"] = user
         return RedirectResponse("/", status_code=303)
 
     @app.post("/signout", include_in_schema=False)
@@ -126,20 +133,7 @@ def install(app: FastAPI, settings: ServiceSettings) -> None:
         s = _session(request)
         if secrets.compare_digest(csrf.encode(), s["csrf"].encode()):
             s.pop("user", None)
-            s.pop("liked", None)
         return RedirectResponse("/signin", status_code=303)
-
-    @app.post("/web/liked/{item_id}", include_in_schema=False)
-    def remember_like(request: Request, item_id: str):
-        """The page remembers the session's likes to show them (the events went to /events)."""
-        s = _session(request)
-        if not s.get("user") or not secrets.compare_digest(
-            request.headers.get("X-Roost-CSRF", "").encode(), s["csrf"].encode()
-        ):
-            raise HTTPException(403, "not signed in")
-        liked = [i for i in s.get("liked", []) if i != item_id]
-        s["liked"] = [item_id, *liked][:MAX_REMEMBERED_LIKES]
-        return {"liked": s["liked"]}
 
     @app.get("/web/search", response_class=HTMLResponse, include_in_schema=False)
     def search_page(request: Request, q: str = Query("", max_length=1000),
@@ -155,7 +149,7 @@ def install(app: FastAPI, settings: ServiceSettings) -> None:
             except RoostError as e:
                 error = str(e)
         return _page(request, templates, "search.html", q=q, mode=mode, hits=hits, error=error,
-                     rows=_items(rt, [h.id for h in hits]), liked=set(request.session.get("liked", [])))  # fmt: skip
+                     rows=_items(rt, [h.id for h in hits]), liked=set(_liked(rt, user)))  # fmt: skip
 
     @app.get("/web/items/{item_id}", response_class=HTMLResponse, include_in_schema=False)
     def item_page(request: Request, item_id: str):
@@ -173,7 +167,7 @@ def install(app: FastAPI, settings: ServiceSettings) -> None:
             except RoostError as e:
                 error = str(e)
         return _page(request, templates, "item.html", item=row, similar=similar, error=error,
-                     rows=_items(rt, [s.id for s in similar]), liked=set(request.session.get("liked", [])))  # fmt: skip
+                     rows=_items(rt, [s.id for s in similar]), liked=set(_liked(rt, user)))  # fmt: skip
 
     @app.get("/web/explorer", response_class=HTMLResponse, include_in_schema=False)
     def explorer_page(request: Request, version: str | None = Query(None, max_length=256),

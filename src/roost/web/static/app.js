@@ -32,7 +32,6 @@ async function like(button) {
   try {
     await api("POST", "/events", {events: [{user_id: me, item_id: id, kind: "like"}]},
               {"Idempotency-Key": newKey()});
-    await api("POST", `/web/liked/${encodeURIComponent(id)}`);
     button.textContent = "♥ Liked";
     button.classList.add("liked");
     const list = document.getElementById("likes");
