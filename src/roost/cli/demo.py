@@ -79,8 +79,12 @@ def demo(
         keys = [k for k in board.metric_keys if k.split("@")[0] in SHOWN]
         table("Quick evaluation (MovieTweetings, global time split)", ["method", *keys],
               [[r["method"], *(_fmt(r.get(k)) for k in keys)] for r in board.rows])  # fmt: skip
-        table(f"For {info['sample_user']}", ["item", "title", "score", "why"],
-              [[r.id, r.title, f"{r.score:.3f}", _why(r.why)] for r in result.items])  # fmt: skip
+        # The order is the ranker's after MMR diversification, so the ranker's scores
+        # need not fall down the list: the rank column says where each one landed.
+        table(f"For {info['sample_user']} (ranked, then diversified)",
+              ["#", "item", "title", "ranker score", "why"],
+              [[j + 1, r.id, r.title, f"{r.score:.3f}", _why(r.why)]
+               for j, r in enumerate(result.items)])  # fmt: skip
     if no_serve:
         return
     from roost.cli.serve import create_keys, serve_forever
