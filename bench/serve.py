@@ -1,6 +1,11 @@
 """HTTP serving: /recommend and /search throughput and p50/p99 over loopback, against a bare
 FastAPI app returning a constant list under the same uvicorn settings, in one run.
 
+Roost runs twice: with its result cache off (every request runs the whole pipeline) and on
+(the default, 30 s ttl; the hit rate of the timed run is printed, read from /metrics).
+How often a request is a repeat depends on the workload: ``--users`` sets how many distinct
+users (and search queries) the clients draw from, uniformly.
+
 Both servers run as separate processes (uvicorn, one worker, access log off); a client
 process drives each with C concurrent keep-alive connections (httpx, asyncio) for a fixed
 time per endpoint. The ratio Roost / bare says what the recommender, the search and the
@@ -54,6 +59,9 @@ def bare_app():
     return app
 
 
+SERVERS = ("bare", "roost", "roost-cached")
+
+
 def serve(kind: str, port: int, home: str) -> None:
     import uvicorn
 
@@ -62,7 +70,8 @@ def serve(kind: str, port: int, home: str) -> None:
     else:
         from roost.service import ServiceSettings, create_app
 
-        app = create_app(ServiceSettings.from_env(home))
+        ttl = 30.0 if kind == "roost-cached" else 0.0
+        app = create_app(ServiceSettings.from_env(home, cache_ttl=ttl))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -129,6 +138,17 @@ async def drive(base: str, paths: list[str], headers: dict, clients: int, second
             "p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99))}  # fmt: skip
 
 
+def cache_lookups(base: str, headers: dict) -> tuple[float, float]:
+    """(hits, misses) of the result cache so far, from /metrics."""
+    import re
+
+    import httpx
+
+    text = httpx.get(base + "/metrics", headers=headers, timeout=30).text
+    got = dict(re.findall(r'roost_cache_lookups_total\{outcome="(\w+)"\} (\S+)', text))
+    return float(got.get("hit", 0)), float(got.get("miss", 0))
+
+
 def workload(home: str, n: int = 200, seed: int = 0) -> dict[str, list[str]]:
     """Request paths: /recommend for users with events, /search for words of item titles."""
     from urllib.parse import quote, urlencode
@@ -156,7 +176,7 @@ def in_process(home: str, paths: dict[str, list[str]]) -> dict[str, float]:
 
     from roost.engine import Engine
 
-    eng = Engine.open(home)
+    eng = Engine.open(home, cache_ttl=0)  # every call does the work
     eng.neighbour_tables.join()  # the server builds them in the background at load
     out = {}
     try:
@@ -175,6 +195,15 @@ def in_process(home: str, paths: dict[str, list[str]]) -> dict[str, float]:
                 for f in fns:
                     f()
                 out[name] = (time.perf_counter() - t) / len(fns) * 1e3
+            # the same recommend calls from 8 threads at once, as a thread pool runs them
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(8) as ex:
+                t = time.perf_counter()
+                list(ex.map(lambda f: f(), calls["recommend"]))
+                out["recommend, 8 threads at once"] = (
+                    (time.perf_counter() - t) / len(calls["recommend"]) * 1e3
+                )
     finally:
         eng.close()
     return out
@@ -206,6 +235,7 @@ def main() -> None:
         "--home", default=None, help="a built home (default: build bench/out/serve-home)"
     )
     ap.add_argument("--clients", type=int, default=8, help="concurrent connections")
+    ap.add_argument("--users", type=int, default=200, help="distinct users and queries drawn")
     ap.add_argument("--seconds", type=float, default=10.0, help="duration per endpoint and server")
     ap.add_argument(
         "--warmup",
@@ -216,7 +246,7 @@ def main() -> None:
     ap.add_argument(
         "--append", action="store_true", help="append the results to docs/benchmarks.md"
     )
-    ap.add_argument("--serve", choices=["roost", "bare"], help=argparse.SUPPRESS)
+    ap.add_argument("--serve", choices=SERVERS, help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
@@ -227,19 +257,24 @@ def main() -> None:
 
     keys = KeyStore(ServiceSettings.from_env(home).keys_path)
     key, record = keys.create("read", name="bench/serve.py")
-    paths = workload(home)
+    paths = workload(home, args.users)
     load_before = os.getloadavg()[0]
     results: dict[tuple[str, str], dict] = {}
     try:
-        for kind in ("bare", "roost"):
+        for kind in SERVERS:
             proc, base = start(kind, home)
             try:
-                headers = {"X-API-Key": key} if kind == "roost" else {}
+                headers = {"X-API-Key": key} if kind != "bare" else {}
                 for endpoint, ps in paths.items():
                     asyncio.run(drive(base, ps[:20], headers, args.clients, args.warmup))
-                    results[(kind, endpoint)] = asyncio.run(
+                    before = cache_lookups(base, headers) if kind != "bare" else (0, 0)
+                    results[(kind, endpoint)] = r = asyncio.run(
                         drive(base, ps, headers, args.clients, args.seconds)
                     )
+                    if kind != "bare":
+                        after = cache_lookups(base, headers)
+                        hits, misses = after[0] - before[0], after[1] - before[1]
+                        r["hit_rate"] = hits / max(hits + misses, 1)
             finally:
                 proc.terminate()
                 proc.wait(30)
@@ -247,15 +282,17 @@ def main() -> None:
         keys.revoke(record.id)
     engine_ms = in_process(home, paths)
     load_after = os.getloadavg()[0]
-    rows = ["| endpoint | server | requests | errors | req/s | p50 (ms) | p99 (ms) | Roost / bare (req/s) |",
-            "|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    rows = ["| endpoint | server | requests | errors | req/s | p50 (ms) | p99 (ms) | cache hits | Roost / bare (req/s) |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    names = {"bare": "bare", "roost": "roost, cache off", "roost-cached": "roost, cache on"}
     for endpoint in paths:
         bare = results[("bare", endpoint)]
-        for kind in ("bare", "roost"):
+        for kind in SERVERS:
             r = results[(kind, endpoint)]
-            ratio = f"{r['rps'] / bare['rps']:.3f}x" if kind == "roost" else ""
-            rows.append(f"| /{endpoint} | {kind} | {r['requests']} | {r['errors']} | {r['rps']:.0f} | "
-                        f"{r['p50']:.1f} | {r['p99']:.1f} | {ratio} |")  # fmt: skip
+            ratio = f"{r['rps'] / bare['rps']:.3f}x" if kind != "bare" else ""
+            hit = f"{r['hit_rate']:.0%}" if "hit_rate" in r else ""
+            rows.append(f"| /{endpoint} | {names[kind]} | {r['requests']} | {r['errors']} | {r['rps']:.0f} | "
+                        f"{r['p50']:.1f} | {r['p99']:.1f} | {hit} | {ratio} |")  # fmt: skip
     table = "\n".join(rows)
     lib = ", ".join(f"/{k} {v:.1f} ms" for k, v in engine_ms.items())
     table += (f"\n\nThe same calls on the Engine in-process, one at a time on one BLAS thread after a "
@@ -272,7 +309,9 @@ def main() -> None:
             f"process; the client (httpx, asyncio, {args.clients} keep-alive connections) runs on the same "
             f"2 cores for {args.seconds:.0f} s per endpoint after a {args.warmup:.0f} s warm-up. 'bare' is a FastAPI app "
             f"with the same routes returning a constant list of 10 items; Roost serves the real home "
-            f"with a read key (auth, metrics, validation, the engine). Load average (1 min) "
+            f"with a read key (auth, metrics, validation, the engine), once with its result cache "
+            f"off and once on (30 s ttl), the clients drawing uniformly from {args.users} users "
+            f"and {args.users} queries. Load average (1 min) "
             f"{load_before:.1f} before, {load_after:.1f} after (shared machine).\n\n{table}\n"
         )
         append(
