@@ -1,8 +1,24 @@
 """DeepWalk and node2vec on the user-item graph: random walks, then gensim skip-gram.
 
 Users and items are the nodes of one bipartite graph (an edge per distinct user-item pair
-among the counted events); walks over it are the "sentences" of a skip-gram model, so
-both users and items get vectors in one space.
+among the counted events); walks over it are the "sentences" of a skip-gram model, whose
+tokens are node numbers (users ``0..U-1``, items after them), so a user and an item with
+the same id stay two nodes.
+
+Which vectors
+-------------
+A user's vectors are the skip-gram *input* vectors of user nodes, an item's the *output*
+(context) vectors of item nodes, so that ``user . item`` is the model's logit for the item
+appearing near the user on a walk. With uniform negative samples (``ns_exponent=0``, the
+default here) that logit estimates ``log P(item near user)`` up to a constant: the
+probability a random walk from the user reaches the item, popularity included, which is
+what a recommender ranks by. Comparing input vectors with input vectors, as word2vec does
+for words, fails across the two sides of a bipartite graph: input vectors place a node
+near the nodes that share its contexts, i.e. the nodes of its own side, and the more the
+model trains the further users drift from items (on ML-100K, cosine of user and item input
+vectors ranked worse than popularity, and worse with every added epoch). Output vectors
+also serve item-to-item similarity: their cosine item kNN ranked better on ML-100K than
+the input vectors' did.
 
 The walks are written here, vectorised over all walkers with numpy on the CSR adjacency,
 because no maintained library fits: pecanpy (the reference fast node2vec) depends on
@@ -83,17 +99,24 @@ class DeepWalk(CollaborativeEmbedder):
     embedding_dim : vector dimension.
     walk_length : nodes per walk (>= 2).
     walks_per_node : walks started from every user and every item with an event.
-    window, negative, ns_exponent, sample, epochs, learning_rate : the skip-gram over walks
-        (see :class:`~roost.embed.item2vec.Item2Vec`). One epoch by default, as in the
-        DeepWalk and node2vec papers' own code: the walks already visit every node
-        ``walks_per_node * walk_length`` times on average, and five passes took six CPU
-        minutes on the demo catalog.
+    window : context half-width along a walk; 3 reaches a user's items and the items of
+        users who share one with them (a user-item-user-item path).
+    ns_exponent : exponent of the negative-sampling distribution; 0 (uniform) makes
+        ``user . item`` estimate ``log P(item near user)``, popularity included (see the
+        module notes); word2vec's 0.75 divides popularity out and ranks far worse.
+    negative, sample, epochs, learning_rate : the skip-gram over walks (see
+        :class:`~roost.embed.item2vec.Item2Vec`). ``walks_per_node * epochs`` is the number
+        of passes over the graph: about 20 trained best on ML-100K (5 walks and 4 epochs;
+        5 walks and 1 epoch, the papers' single pass, undertrained).
     event_kinds, min_value : which events make edges (:meth:`Catalog.interactions`).
     seed : seeds the walks and gensim.
     n_threads : gensim workers; only 1 gives bit-identical vectors from run to run.
 
     Items with no counted event are not in the graph and get the cold fallback
-    (:mod:`roost.embed.item2vec`). Users and items share one space, compared by cosine.
+    (:mod:`roost.embed.item2vec`). User vectors are skip-gram input vectors, item vectors
+    output vectors (see the module notes), and ``user . item`` is the model's score, hence
+    ``metric="dot"`` (as ALS and BPR): under cosine the cold items' tiny fallback vectors
+    would be scaled up to unit length and outrank learned items at random.
 
     Examples
     --------
@@ -108,7 +131,7 @@ class DeepWalk(CollaborativeEmbedder):
     """
 
     name = "deepwalk"
-    metric = "cosine"
+    metric = "dot"
     learns_users = True
     positive_params = ("embedding_dim", "walks_per_node", "window", "negative", "epochs",
                        "learning_rate", "n_threads")  # fmt: skip
@@ -118,12 +141,12 @@ class DeepWalk(CollaborativeEmbedder):
         self,
         embedding_dim: int = 64,
         walk_length: int = 40,
-        walks_per_node: int = 10,
-        window: int = 5,
+        walks_per_node: int = 5,
+        window: int = 3,
         negative: int = 5,
-        ns_exponent: float = 0.75,
+        ns_exponent: float = 0.0,
         sample: float = 1e-3,
-        epochs: int = 1,
+        epochs: int = 4,
         learning_rate: float = 0.025,
         event_kinds: tuple[str, ...] | None = None,
         min_value: float | None = None,
@@ -158,7 +181,7 @@ class DeepWalk(CollaborativeEmbedder):
         walks = random_walks(
             adj, self.walk_length, self.walks_per_node, np.random.default_rng(self.seed), p, q
         )
-        vectors, learned = skipgram(
+        vectors, learned, context = skipgram(
             list(walks),
             adj.shape[0],
             dim=self.embedding_dim,
@@ -171,10 +194,12 @@ class DeepWalk(CollaborativeEmbedder):
             min_count=1,
             seed=self.seed,
             n_threads=self.n_threads,
+            with_context=True,
         )
         n_users = len(inter.user_ids)
         facts = {"n_walks": int(len(walks)), "n_edges": int(adj.nnz // 2)}
-        return vectors[n_users:], learned[n_users:], vectors[:n_users], facts
+        # users as input vectors, items as output vectors: see the module notes
+        return context[n_users:], learned[n_users:], vectors[:n_users], facts
 
 
 class Node2Vec(DeepWalk):
@@ -205,14 +230,14 @@ class Node2Vec(DeepWalk):
         self,
         embedding_dim: int = 64,
         walk_length: int = 40,
-        walks_per_node: int = 10,
+        walks_per_node: int = 5,
         p: float = 1.0,
         q: float = 1.0,
-        window: int = 5,
+        window: int = 3,
         negative: int = 5,
-        ns_exponent: float = 0.75,
+        ns_exponent: float = 0.0,
         sample: float = 1e-3,
-        epochs: int = 1,
+        epochs: int = 4,
         learning_rate: float = 0.025,
         event_kinds: tuple[str, ...] | None = None,
         min_value: float | None = None,
@@ -220,14 +245,22 @@ class Node2Vec(DeepWalk):
         n_threads: int = 1,
     ) -> None:
         super().__init__(
-            embedding_dim=embedding_dim, walk_length=walk_length, walks_per_node=walks_per_node,
-            window=window, negative=negative, ns_exponent=ns_exponent, sample=sample,
-            epochs=epochs, learning_rate=learning_rate, event_kinds=event_kinds,
-            min_value=min_value, seed=seed, n_threads=n_threads,
+            embedding_dim=embedding_dim,
+            walk_length=walk_length,
+            walks_per_node=walks_per_node,
+            window=window,
+            negative=negative,
+            ns_exponent=ns_exponent,
+            sample=sample,
+            epochs=epochs,
+            learning_rate=learning_rate,
+            event_kinds=event_kinds,
+            min_value=min_value,
+            seed=seed,
+            n_threads=n_threads,
         )
         self.p = p
         self.q = q
 
     def _bias(self) -> tuple[float, float]:
         return float(self.p), float(self.q)
-

@@ -66,11 +66,14 @@ def skipgram(
     seed: int,
     n_threads: int,
     shrink_windows: bool = True,
-) -> tuple[np.ndarray, np.ndarray]:
+    with_context: bool = False,
+) -> tuple[np.ndarray, ...]:
     """Train gensim skip-gram on sentences of int tokens ``0..n_tokens-1``.
 
     Returns ``(vectors, learned)``: a ``(n_tokens, dim)`` float32 matrix (zero rows where
-    ``learned`` is False, i.e. tokens under ``min_count``) and that mask.
+    ``learned`` is False, i.e. tokens under ``min_count``) and that mask; with
+    ``with_context`` also the output-layer ("context") vectors of negative sampling, in the
+    same layout: ``vectors[a] . context[b]`` is the model's logit for ``b`` near ``a``.
     """
     models = require("gensim.models", "skip-gram training")
     names = np.array([str(i) for i in range(n_tokens)], dtype=object)
@@ -99,7 +102,11 @@ def skipgram(
     rows = np.fromiter((int(k) for k in model.wv.index_to_key), np.int64)
     vectors[rows] = model.wv.vectors
     learned[rows] = True
-    return vectors, learned
+    if not with_context:
+        return vectors, learned
+    context = np.zeros((n_tokens, dim), np.float32)
+    context[rows] = model.syn1neg
+    return vectors, learned, context
 
 
 class CollaborativeEmbedder(Embedder):

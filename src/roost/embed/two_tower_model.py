@@ -178,6 +178,29 @@ def _in_history(hist: np.ndarray, target: np.ndarray) -> np.ndarray:
     return out
 
 
+def _earlier(flat, start, length, end, steps, rng) -> np.ndarray:
+    """(B, H) history rows: the ``H`` items before each example's, -1 where there are none."""
+    pos = end[:, None] - len(steps) + steps
+    return np.where(pos >= start[:, None], flat[np.maximum(pos, 0)], -1)
+
+
+def _around(flat, start, length, end, steps, rng) -> np.ndarray:
+    """(B, H) history rows: up to ``H`` of the user's other items, earlier and later ones.
+
+    A window of the user's time-ordered items from a random offset, wrapping around: all of
+    them when the user has at most ``H``, a contiguous stretch otherwise; the example's own
+    item is left out (-1).
+    """
+    off = (rng.random(len(end)) * length).astype(np.int64)
+    idx = start[:, None] + (off[:, None] + steps) % length[:, None]
+    keep = (steps < length[:, None]) & (idx != end[:, None])
+    return np.where(keep, flat[idx], -1)
+
+
+# objective -> how an example's history is drawn from its user's items
+HISTORIES: dict[str, Callable[..., np.ndarray]] = {"held-out": _around, "next-item": _earlier}
+
+
 def train(
     net: TwoTowerNet,
     feats: ItemFeatures,
@@ -185,9 +208,10 @@ def train(
     user_fields: sp.csr_matrix,
     p: Any,
 ) -> list[float]:
-    """Next-item prediction with in-batch negatives; returns the mean loss per epoch.
+    """Item prediction with in-batch negatives; returns the mean loss per epoch.
 
-    Every event is one example: the user's earlier items (last ``p.max_history``) predict it.
+    Every event is one example, predicted from a history of the same user's items (see
+    :func:`histories`: the others around it, or the earlier ones, by ``p.objective``).
     The softmax runs over the batch's target items; other rows with the same target and
     items in the row's own history are masked (they are not negatives), and with
     ``p.logq`` each logit is corrected by the log of its item's frequency as a target
@@ -199,7 +223,7 @@ def train(
     flat = np.concatenate(seqs).astype(np.int64) if len(seqs) else np.zeros(0, np.int64)
     starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
     owner = np.repeat(np.arange(len(seqs)), lengths)
-    ends = np.arange(len(flat))  # example j predicts flat[j] from flat[starts[j]:j]
+    ends = np.arange(len(flat))  # example j predicts flat[j] from its user's other items
     counts = np.bincount(flat, minlength=len(feats)).astype(np.float64)
     q = np.maximum(counts, 1.0) / max(len(flat), 1)
     log_q = torch.from_numpy(np.log(q).astype(np.float32))
@@ -219,8 +243,7 @@ def train(
         for b in range(0, len(order), p.batch_size):
             ex = order[b : b + p.batch_size]
             end = ends[ex]
-            pos = end[:, None] - p.max_history + steps
-            hist = np.where(pos >= starts[ex][:, None], flat[np.maximum(pos, 0)], -1)
+            hist = HISTORIES[p.objective](flat, starts[ex], lengths[owner[ex]], end, steps, rng)
             target = flat[end]
             u = net.users(feats, hist, user_fields[owner[ex]], drop)
             v = net.item(feats, target, drop(len(target)))
