@@ -66,6 +66,32 @@ def co_interacted_pairs(catalog: Catalog, kinds, min_value, max_pairs: int, seed
     return np.asarray(out, np.int64).reshape(-1, 2)
 
 
+def hard_negatives(lexical, anchors: list[str], exclude: list[set[str]], depth: int = 20,
+                   seed: int = 0) -> list[str | None]:  # fmt: skip
+    """One hard negative per anchor: an id drawn (seeded) from the anchor's top ``depth``
+    hits in ``lexical`` (a fitted :class:`~roost.search.lexical.BM25Search`) that is not in
+    its ``exclude`` set (its positives, itself); None when every hit is excluded.
+
+    Such documents share the anchor's words without being its match: harder than the
+    in-batch negatives of MultipleNegativesRankingLoss alone. On SciFact they lifted the
+    fine-tuned MiniLM (docs/quality.md).
+
+    Examples
+    --------
+    >>> from roost.search.lexical import BM25Search
+    >>> lex = BM25Search().fit(["a", "b", "c"], ["red bird", "red bird song", "blue fish"])
+    >>> hard_negatives(lex, ["red bird"], [{"a"}], depth=2)
+    ['b']
+    """
+    rng = np.random.default_rng(seed)
+    top = lexical.search(list(anchors), int(depth)).ids
+    out: list[str | None] = []
+    for row, skip in zip(top, exclude, strict=True):
+        pool = [d for d in row if d is not None and d not in skip]
+        out.append(pool[rng.integers(len(pool))] if pool else None)
+    return out
+
+
 class FineTuned(Embedder):
     """:class:`~roost.embed.transformer.Transformer` fine-tuned on co-interacted items.
 
@@ -75,6 +101,9 @@ class FineTuned(Embedder):
     kinds, min_value : which events make two items "liked by the same user" (for ratings
         0-10, ``min_value=7`` keeps the high ones).
     max_pairs : cap on training pairs. epochs, train_batch_size, learning_rate : training.
+    hard_negatives : 0 (in-batch negatives only), or N: each pair also gets a hard
+        negative, an item among the top N BM25 hits for the first item's text that no user
+        touched together with it (see :func:`hard_negatives`; needs the ``search`` extra).
     seed : pair sampling, shuffling and dropout.
     backend, pooling, max_length, batch_size, normalize, fields, show_progress,
     onnx_model, threads, cache_dir : encoding, as in :class:`Transformer`.
@@ -100,6 +129,7 @@ class FineTuned(Embedder):
         epochs: int = 1,
         train_batch_size: int = 16,
         learning_rate: float = 2e-5,
+        hard_negatives: int = 0,
         seed: int = 0,
         backend: str = "onnx",
         pooling: str = "mean",
@@ -119,6 +149,7 @@ class FineTuned(Embedder):
         self.epochs = epochs
         self.train_batch_size = train_batch_size
         self.learning_rate = learning_rate
+        self.hard_negatives = hard_negatives
         self.seed = seed
         self.backend = backend
         self.pooling = pooling
@@ -144,6 +175,8 @@ class FineTuned(Embedder):
                 "fine-tuning needs co-interacted items (users who interacted with two or more "
                 f"items); found {len(pairs)} pair(s) in the events"
             )
+        if int(self.hard_negatives) > 0:
+            pairs = _with_negatives(catalog, texts, pairs, kinds, self)
         base = resolve_model(self.model)
         base.require_weights("fine-tuning")
         st = _train(base.folder, texts, pairs, self)
@@ -206,6 +239,27 @@ class FineTuned(Embedder):
         return Path(self.cache_dir) if self.cache_dir else onnx_export.default_cache_dir()
 
 
+def _with_negatives(catalog: Catalog, texts, pairs: np.ndarray, kinds, p: FineTuned):
+    """``pairs`` with a third column: a lexical hard negative per pair (pairs without one
+    are dropped)."""
+    from roost.search.lexical import BM25Search
+
+    inter = catalog.interactions(kinds=kinds, min_value=p.min_value)
+    together: dict[int, set[str]] = {}
+    for seq in inter.sequences():
+        items = {str(i) for i in np.unique(seq).tolist()}
+        for i in items:
+            together.setdefault(int(i), set()).update(items)
+    rows = [str(r) for r in range(len(texts))]
+    lexical = BM25Search().fit(rows, [t or "" for t in texts])
+    exclude = [together.get(int(a), set()) | {str(int(a)), str(int(b))} for a, b in pairs]
+    neg = hard_negatives(lexical, [texts[int(a)] for a in pairs[:, 0]], exclude,
+                         int(p.hard_negatives), int(p.seed))  # fmt: skip
+    keep = np.array([n is not None for n in neg], bool)
+    col = np.array([int(n) if n is not None else -1 for n in neg], np.int64)
+    return np.concatenate([pairs, col[:, None]], axis=1)[keep]
+
+
 def _publish(tmp: Path, cache: Path) -> Path:
     """Move a saved model folder into ``<cache>/finetuned/<weights sha>/`` (once)."""
     dest = cache / "finetuned" / onnx_export.weights_sha256(tmp)
@@ -224,6 +278,8 @@ def _publish(tmp: Path, cache: Path) -> Path:
 
 
 def _train(base: Path, texts: list[str], pairs: np.ndarray, p: FineTuned):
+    """``base`` fine-tuned with MultipleNegativesRankingLoss on rows of ``pairs``: indices
+    into ``texts`` as (anchor, positive) or (anchor, positive, hard negative, ...)."""
     try:
         import torch
         from sentence_transformers import SentenceTransformer
@@ -259,7 +315,10 @@ def _train(base: Path, texts: list[str], pairs: np.ndarray, p: FineTuned):
             batch = pairs[order[start : start + bs]]
             if len(batch) < 2:
                 continue
-            feats = [model.preprocess([texts[i] for i in batch[:, c]]) for c in (0, 1)]
+            # Column 0 is the anchor, 1 its positive, any further column a hard negative
+            # (the loss scores it against the anchor next to the in-batch negatives).
+            feats = [model.preprocess([texts[i] for i in batch[:, c]])
+                     for c in range(batch.shape[1])]  # fmt: skip
             value = loss(feats, torch.empty(0))
             opt.zero_grad()
             value.backward()

@@ -175,6 +175,37 @@ class BM25Search:
             out[q, :m] = cand
         return Hits(ids, out)
 
+    def score(self, queries: list[str], ids) -> np.ndarray:
+        """BM25 scores of the documents ``ids`` for each query: float32 (n_queries, n_ids).
+
+        Any document can be scored, not only a query's top hits (hybrid search uses this
+        to give an item that only the other mode found its real lexical score); an unknown
+        or removed id scores NaN.
+
+        Examples
+        --------
+        >>> s = BM25Search().fit(["a", "b"], ["red birds sing", "blue fish swim"])
+        >>> sc = s.score(["singing bird"], ["b", "a", "z"])
+        >>> float(sc[0, 0]), bool(sc[0, 1] > 0), bool(np.isnan(sc[0, 2]))
+        (0.0, True, True)
+        """
+        self._check_fitted()
+        queries, ids = list(queries), as_id_array(ids)
+        out = np.full((len(queries), len(ids)), np.nan, np.float32)
+        fitted = np.array([self.row_.get(i, -1) for i in ids], np.int64)
+        fitted[fitted >= 0] = np.where(self.removed_[fitted[fitted >= 0]], -1,
+                                       fitted[fitted >= 0])  # fmt: skip
+        live = [j for j, i in enumerate(ids) if i in self.live_]
+        for q, toks in enumerate(self._tokenize(queries, False)):
+            # bm25s scores the whole corpus at once (a sum of the query terms' sparse
+            # columns); out-of-vocabulary tokens score nothing.
+            full = self.model_.get_scores(toks) if toks else np.zeros(len(self.ids_))
+            out[q, fitted >= 0] = full[fitted[fitted >= 0]]
+        if live:
+            lids = [ids[j] for j in live]
+            out[:, live] = self._score_live(queries, lids, np.ones(len(lids), bool))
+        return out
+
     def _score_live(self, queries: list[str], live_ids: list[str], ok: np.ndarray) -> np.ndarray:
         from bm25s.scoring import _select_idf_scorer, _select_tfc_scorer
 

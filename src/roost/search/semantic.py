@@ -235,6 +235,21 @@ class SemanticSearch:
             out[r, : len(order)] = cand[order]
         return Hits(ids, out)
 
+    def score_vectors(self, q: np.ndarray, ids) -> np.ndarray:
+        """Cosine similarity of each query vector to the items ``ids``: float32
+        (n_queries, n_ids), NaN for an unknown or removed id.
+
+        Scores any item, not only the nearest ones, e.g. one that lexical search found.
+        """
+        self._check_fitted()
+        q = normalize_rows(np.atleast_2d(np.asarray(q, np.float32)))
+        out = np.full((len(q), len(ids)), np.nan, np.float32)
+        for j, item in enumerate(as_id_array(ids)):
+            v = self.vector(item)
+            if v is not None:
+                out[:, j] = q @ normalize_rows(np.asarray(v, np.float32).reshape(1, -1))[0]
+        return out
+
     def vector(self, item: str) -> np.ndarray | None:
         """The stored (or live) vector of ``item``; None when unknown or removed."""
         self._check_fitted()
