@@ -55,8 +55,8 @@ class Runtime:
         self.idempotency = IdempotencyStore(self.home.path / "service.db")
         self._stopping = threading.Event()
         # Queries wait their turn here instead of all running at once on the thread pool:
-        # a query is mostly Python holding the GIL, and eight interleaved ones each took
-        # about twice as long as one alone (docs/benchmarks.md).
+        # a query is mostly Python holding the GIL, and eight interleaved ones took up to
+        # 1.6x as long per call as one at a time (docs/benchmarks.md).
         self._queries = ThreadPoolExecutor(
             max(1, settings.query_threads), thread_name_prefix="roost-query"
         )
