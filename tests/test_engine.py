@@ -17,23 +17,6 @@ from roost.store.versions import VersionStore  # noqa: E402
 from roost.types import RoostError, UnknownIdError  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """A home with the checkerboard, ALS ``collab`` and transformer ``text`` versions."""
-    return make_home(tmp_path_factory.mktemp("eng") / "home", text=True)
-
-
-@pytest.fixture
-def engine(built, tmp_path):
-    import shutil
-
-    home = tmp_path / "home"
-    shutil.copytree(built, home)
-    eng = Engine.open(home)
-    yield eng
-    eng.close()
-
-
 def ids(result):
     return [r.id for r in result.items]
 
@@ -194,13 +177,13 @@ def test_ready_reports_a_damaged_version(engine):
     assert not ok and any("vectors.npy" in p for p in problems)
 
 
-def test_explicit_surfaces_naming_missing_versions_are_reported(built, tmp_path):
+def test_explicit_surfaces_naming_missing_versions_are_reported(engine_home, tmp_path):
     path = tmp_path / "s.toml"
     path.write_text(
         '[home]\n[[home.channels]]\nkind = "user_to_item"\nversion = "nope"\n'
         '[[home.channels]]\nkind = "popular"\n'
     )
-    with Engine.open(built, surfaces=path) as eng:
+    with Engine.open(engine_home, surfaces=path) as eng:
         ok, problems = eng.ready()
         assert not ok and "nope" in problems[0]
         assert eng.recommend("u1", k=3).items  # still serves what it can
@@ -215,16 +198,16 @@ def test_embed_and_search(engine):
         engine.embed(["x"], version="collab")
 
 
-def test_cli_recommend_and_similar_json(built, capsys):
+def test_cli_recommend_and_similar_json(engine_home, capsys):
     from roost.cli import main
 
-    assert main(["--home", str(built), "recommend", "u1", "--k", "3", "--json"]) == 0
+    assert main(["--home", str(engine_home), "recommend", "u1", "--k", "3", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out["items"]) == 3 and set(out["items"][0]) == {"id", "title", "score", "why"}
-    assert main(["--home", str(built), "similar", "b2", "--k", "2", "--json"]) == 0
+    assert main(["--home", str(engine_home), "similar", "b2", "--k", "2", "--json"]) == 0
     assert all(i["id"].startswith("b") for i in json.loads(capsys.readouterr().out)["items"])
-    assert main(["--home", str(built), "recommend", "u1", "--surface", "nope"]) == 1
-    assert main(["--home", str(built), "recommend", "u1", "--explain"]) == 0
+    assert main(["--home", str(engine_home), "recommend", "u1", "--surface", "nope"]) == 1
+    assert main(["--home", str(engine_home), "recommend", "u1", "--explain"]) == 0
     assert "because" in capsys.readouterr().out
 
 

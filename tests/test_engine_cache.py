@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "recommend"))
-from boards import make_home  # noqa: E402
-
-from roost.engine import Engine  # noqa: E402
-from roost.recommend.cache import ResultCache  # noqa: E402
+from roost.recommend.cache import ResultCache
 
 
 # --- the cache on its own ----------------------------------------------------------------
@@ -88,20 +81,6 @@ def test_ttl_zero_turns_it_off_and_bad_settings_are_refused():
 
 
 # --- through the engine ------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    return make_home(tmp_path_factory.mktemp("cache") / "home", text=True)
-
-
-@pytest.fixture
-def engine(built, tmp_path):
-    home = tmp_path / "home"
-    shutil.copytree(built, home)
-    eng = Engine.open(home, cache_ttl=600)
-    yield eng
-    eng.close()
-
-
 def ids(result):
     return [r.id for r in result.items]
 

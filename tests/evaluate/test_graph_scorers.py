@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from matrices import random_binary
 from test_leaderboard import _catalog
 
 from roost.evaluate.graph_scorers import BM25ALS, RP3Beta
@@ -15,11 +16,7 @@ from roost.types import NotFittedError
 
 
 def _random(n_users=80, n_items=50, n=700, seed=0) -> sp.csr_array:
-    rng = np.random.default_rng(seed)
-    x = sp.csr_array((np.ones(n), (rng.integers(0, n_users, n), rng.integers(0, n_items, n))))
-    x.sum_duplicates()
-    x.data[:] = 1.0
-    return x
+    return random_binary(n_users, n_items, n, seed)
 
 
 def _rp3_dense(x: np.ndarray, alpha: float, beta: float, keep: int) -> np.ndarray:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from matrices import random_binary
 from test_leaderboard import _catalog
 
 from roost.evaluate import methods as ladder
@@ -16,11 +17,7 @@ from roost.types import NotFittedError, RoostError
 
 
 def _random(n_users=60, n_items=25, n=400, seed=0) -> sp.csr_array:
-    rng = np.random.default_rng(seed)
-    x = sp.csr_array((np.ones(n), (rng.integers(0, n_users, n), rng.integers(0, n_items, n))))
-    x.sum_duplicates()
-    x.data[:] = 1.0
-    return x
+    return random_binary(n_users, n_items, n, seed)
 
 
 # X = [[1, 1], [1, 0]]: G = [[2, 1], [1, 1]]; dropout 0.5 and l2 1 give the penalty
