@@ -21,11 +21,9 @@ multipliers ``mu_i = max(0, (1 - diagonal) / P_ii - Lambda_ii)``, so that
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
 
-from roost.recommend.baselines import HistoryScorer
-from roost.types import RoostError
+from roost.recommend.baselines import HistoryScorer, check_dense_items, inverse_gram
 
 
 class DLAE(HistoryScorer):
@@ -61,11 +59,7 @@ class DLAE(HistoryScorer):
         self.max_items = max_items
 
     def _check(self, n: int) -> None:
-        if n > self.max_items:
-            raise RoostError(
-                f"DLAE needs a dense {n} x {n} matrix (~{3 * 8 * n * n / 2**30:.0f} GiB); "
-                f"raise max_items (now {self.max_items}) if the machine holds it"
-            )
+        check_dense_items("DLAE", n, self.max_items)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.l2 <= 0:
@@ -76,10 +70,9 @@ class DLAE(HistoryScorer):
     def _fit(self, x: sp.csr_array) -> None:
         n = x.shape[1]
         self._check(n)
-        gram = (x.T @ x).toarray().astype(np.float64)
-        penalty = self.dropout / (1.0 - self.dropout) * np.diag(gram) + self.l2
-        gram[np.diag_indices(n)] += penalty
-        p = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False, assume_a="pos")
+        p, penalty = inverse_gram(
+            x, lambda diag: self.dropout / (1.0 - self.dropout) * diag + self.l2
+        )
         mu = np.maximum(0.0, (1.0 - self.diagonal) / np.diag(p) - penalty)
         b = p * -(penalty + mu)[None, :]
         b[np.diag_indices(n)] += 1.0

@@ -215,6 +215,27 @@ class ItemKNN(HistoryScorer):
         return (x @ self.similarity_).toarray()
 
 
+def check_dense_items(name: str, n: int, max_items: int) -> None:
+    """Refuse a dense ``n x n`` item model above ``max_items`` (about 3 x 8 x n^2 bytes
+    while fitting) rather than exhaust memory."""
+    if n > max_items:
+        raise RoostError(
+            f"{name} needs a dense {n} x {n} matrix (~{3 * 8 * n * n / 2**30:.0f} GiB); "
+            f"raise max_items (now {max_items}) if the machine holds it"
+        )
+
+
+def inverse_gram(x: sp.csr_array, penalty) -> tuple[np.ndarray, np.ndarray]:
+    """``(P, penalty)`` with ``P = (X^T X + diagMat(penalty))^-1``, the closed form of
+    the item-item linear autoencoders; ``penalty(diag(X^T X))`` gives the per-item ridge
+    (EASE: a constant; DLAE: one that grows with the item's count)."""
+    gram = (x.T @ x).toarray().astype(np.float64)
+    pen = np.asarray(penalty(np.diag(gram).copy()), np.float64)
+    gram[np.diag_indices(gram.shape[0])] += pen
+    p = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False, assume_a="pos")
+    return p, pen
+
+
 class EASE(HistoryScorer):
     """Embarrassingly Shallow Autoencoder (Steck, 2019): an item-item weight matrix in
     closed form, B = I - P diag(1/diag(P)) with P = (X^T X + l2 I)^-1, zero diagonal.
@@ -242,16 +263,10 @@ class EASE(HistoryScorer):
 
     def _fit(self, x: sp.csr_array) -> None:
         n = x.shape[1]
-        if n > self.max_items:
-            raise RoostError(
-                f"EASE needs a dense {n} x {n} matrix (~{3 * 8 * n * n / 2**30:.0f} GiB); "
-                f"raise max_items (now {self.max_items}) if the machine holds it"
-            )
+        check_dense_items("EASE", n, self.max_items)
         if self.l2 <= 0:
             raise ValueError(f"l2 must be > 0, got {self.l2}")
-        gram = (x.T @ x).toarray().astype(np.float64)
-        gram[np.diag_indices(n)] += self.l2
-        p = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False, assume_a="pos")
+        p, _ = inverse_gram(x, lambda diag: np.full_like(diag, self.l2))
         b = p / (-np.diag(p))[None, :]
         b[np.diag_indices(n)] = 0.0
         self.weights_ = b.astype(np.float32)
