@@ -121,9 +121,9 @@ class KeyStore:
     def verified(self, key: str | None) -> KeyRecord | None:
         """The record of a key already verified and not revoked since, or None: no
         key derivation, so cheap enough to call on an event loop (:meth:`check` is not)."""
-        if not key:
-            return None
-        tag = self._tag(key)
+        return self._cached(self._tag(key)) if key else None
+
+    def _cached(self, tag: bytes) -> KeyRecord | None:
         with self._lock:
             self._load()
             hit = self._verified.get(tag)
@@ -133,12 +133,11 @@ class KeyStore:
         """The record of a valid key, or None. Constant-time in the secret's bytes."""
         if not key:
             return None
-        hit = self.verified(key)
+        tag = self._tag(key)
+        hit = self._cached(tag)
         if hit is not None:
             return hit
-        tag = self._tag(key)
         with self._lock:
-            self._load()
             parsed = _parse(key)
             record = self._records.get(parsed[0]) if parsed else None
         if record is None:
