@@ -7,6 +7,7 @@ import math
 import pytest
 from boards import make_home
 
+from roost.recommend.base import Shortlist
 from roost.recommend.context import RecContext
 from roost.recommend.filters import FILTERS, Category, FieldEquals, MaxAge, Seen, from_spec
 from roost.recommend.pipeline import Pipeline
@@ -41,7 +42,7 @@ def test_channel_contract(served, name, user):
     _, ctx, spaces = served
     ch = make_channel(name, spaces).fit(ctx)
     out = ch.candidates(ctx, user, 5)
-    assert isinstance(out, list) and len(out) <= 5
+    assert isinstance(out, Shortlist | list) and len(out) <= 5
     rows = [r for r, _, _ in out]
     assert len(set(rows)) == len(rows)
     assert all(isinstance(r, int) and 0 <= r < len(ctx) for r in rows)

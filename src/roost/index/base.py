@@ -166,6 +166,15 @@ class Index(ABC):
         Rows with fewer than ``k`` results (a small index, a strict filter) are padded with
         ``None`` ids and ``-inf`` scores. A single 1-D query is a batch of one.
         """
+        labels, scores = self.search_labels(queries, k, filter)
+        # Label -1 (no result) takes the trailing None of the id table.
+        return Hits(self._ids.take(labels), scores)
+
+    def search_labels(
+        self, queries: Any, k: int = 10, filter: Filter | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`search` as positions in :attr:`ids` (``-1`` where padded) and scores,
+        for callers that map positions through arrays of their own instead of by id."""
         self._check_built()
         q = np.asarray(queries, dtype=np.float32)
         if q.ndim == 1:
@@ -200,8 +209,7 @@ class Index(ABC):
         if kk < k:
             labels = np.pad(labels, ((0, 0), (0, k - kk)), constant_values=-1)
             scores = np.pad(scores, ((0, 0), (0, k - kk)), constant_values=-np.inf)
-        # Label -1 (no result) takes the trailing None of the id table.
-        return Hits(self._ids.take(labels), scores)
+        return labels, scores
 
     def set_metadata(self, columns: Mapping[str, Any]) -> Self:
         """Replace the metadata columns (one value per id, in ``ids`` order)."""

@@ -32,6 +32,73 @@ class Candidate:
             self.why.append({"channel": channel, **why})
 
 
+class Shortlist(Sequence):
+    """One channel's candidates as arrays: item rows and scores, best first, and the
+    reasons kept by column (``why[key]`` is one value per candidate, or one value shared
+    by all). A reason becomes a dict only when someone reads it, which a request does for
+    the k items it returns, not for the hundreds each channel offers.
+
+    It reads as the sequence of ``(row, score, why)`` tuples it stands for.
+
+    Parameters
+    ----------
+    rows, scores : one per candidate, best first.
+    why : reason columns: key -> array/list (per candidate) or a plain value (shared).
+    digits : key -> decimal places the value is rounded to when read.
+    """
+
+    __slots__ = ("rows", "scores", "why", "digits", "_dicts")
+
+    def __init__(self, rows, scores, why=None, digits=None):
+        self.rows = np.asarray(rows, np.int64)
+        self.scores = np.asarray(scores, np.float64)
+        self.why: dict[str, Any] = why or {}
+        self.digits: dict[str, int] = digits or {}
+        self._dicts: list[dict[str, Any]] | None = None
+
+    @classmethod
+    def of(cls, hits: Shortlist | Sequence[tuple[int, float, dict[str, Any]]]) -> Shortlist:
+        """A shortlist from a channel's answer, whichever form it took."""
+        if isinstance(hits, Shortlist):
+            return hits
+        n = len(hits)
+        out = cls(np.fromiter((h[0] for h in hits), np.int64, n),
+                  np.fromiter((h[1] for h in hits), np.float64, n))  # fmt: skip
+        out._dicts = [h[2] for h in hits]
+        return out
+
+    def reason(self, j: int) -> dict[str, Any]:
+        """The reason of candidate ``j`` as a new dict."""
+        if self._dicts is not None:
+            return dict(self._dicts[j])
+        out = {}
+        for key, col in self.why.items():
+            v = col[j] if isinstance(col, np.ndarray | list) else col
+            if isinstance(v, np.generic):
+                v = v.item()
+            d = self.digits.get(key)
+            out[key] = round(v, d) if d is not None else v
+        return out
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, j):
+        if isinstance(j, slice):
+            return [self[i] for i in range(*j.indices(len(self)))]
+        return int(self.rows[j]), float(self.scores[j]), self.reason(j)
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # mutable, like a list
+
+    def __repr__(self) -> str:
+        return f"Shortlist({list(self)!r})"
+
+
 class Channel(ABC):
     """Candidate generation: items one user might want, each with a score and a reason.
 
@@ -47,10 +114,9 @@ class Channel(ABC):
         """A live event (already in ``ctx``): channels with state of their own update it."""
 
     @abstractmethod
-    def candidates(
-        self, ctx: RecContext, user: str, k: int
-    ) -> list[tuple[int, float, dict[str, Any]]]:
-        """Up to ``k`` ``(item row, score, why)`` tuples, best first; [] when it has none."""
+    def candidates(self, ctx: RecContext, user: str, k: int) -> Shortlist | list[tuple]:
+        """Up to ``k`` candidates, best first: a :class:`Shortlist` (arrays), or a list of
+        ``(item row, score, why)`` tuples; empty when it has none."""
 
 
 class Filter(ABC):
@@ -95,21 +161,26 @@ class Pool(Sequence):
         self.scores = np.asarray(scores, np.float64).reshape(len(self.rows), len(self.channels))
         self.final = np.zeros(len(self.rows))
         self.raw: np.ndarray | None = None  # the feature rows a learned ranker scored
-        self._hits = hits  # per channel: its (row, score, why) list
+        self._hits = hits  # per channel: its Shortlist
         self._hit_of = hit_of  # (candidate, channel, hit) of every hit, channel order
         self._src = np.arange(len(self.rows))  # candidate number in _hit_of
         self._items = items  # the Candidate objects this pool was made from, if any
+        self._by_candidate: tuple[np.ndarray, np.ndarray] | None = None
         self._views: dict[int, Any] = {}
 
     @classmethod
-    def merge(cls, found: list[tuple[str, list]], drop: np.ndarray | None = None) -> Pool:
-        """Merge channel results ``[(name, [(row, score, why), ...]), ...]`` per item;
-        rows where ``drop`` is true are left out."""
+    def merge(cls, found: list[tuple[str, Any]], drop: np.ndarray | None = None) -> Pool:
+        """Merge channel results ``[(name, shortlist or [(row, score, why), ...]), ...]``
+        per item; rows where ``drop`` is true are left out."""
         names = [name for name, _ in found]
-        sizes = [len(h) for _, h in found]
+        lists = [Shortlist.of(h) for _, h in found]
+        sizes = [len(h) for h in lists]
         n = sum(sizes)
-        rows = np.fromiter((h[0] for _, hits in found for h in hits), np.int64, n)
-        score = np.fromiter((h[1] for _, hits in found for h in hits), np.float64, n)
+        if n:
+            rows = np.concatenate([h.rows for h in lists])
+            score = np.concatenate([h.scores for h in lists])
+        else:
+            rows, score = np.zeros(0, np.int64), np.zeros(0)
         ch = np.repeat(np.arange(len(found)), sizes)
         hit = np.concatenate([np.arange(s) for s in sizes]) if n else np.zeros(0, np.int64)
         if drop is not None and n:
@@ -123,8 +194,7 @@ class Pool(Sequence):
         scores = np.full((len(uniq), len(names)), -np.inf)
         np.maximum.at(scores, (inv, ch), score)
         scores[np.isneginf(scores)] = np.nan
-        return cls(uniq[order], names, scores, hits=[h for _, h in found],
-                   hit_of=(inv, ch, hit))  # fmt: skip
+        return cls(uniq[order], names, scores, hits=lists, hit_of=(inv, ch, hit))
 
     @classmethod
     def of(cls, cands: Sequence[Candidate]) -> Pool:
@@ -162,6 +232,7 @@ class Pool(Sequence):
         out.final = self.final[idx]
         out.raw = None if self.raw is None else self.raw[idx]
         out._src = self._src[idx]
+        out._by_candidate = self._by_candidate
         if self._items is not None:
             out._items = [self._items[j] for j in idx]
         return out
@@ -171,9 +242,17 @@ class Pool(Sequence):
         if self._hit_of is None:
             return []
         inv, ch, hit = self._hit_of
+        if self._by_candidate is None:
+            # every hit's position grouped by candidate (channel order kept), found once
+            # per pool rather than by a scan of all hits per candidate read
+            order = np.argsort(inv, kind="stable")
+            self._by_candidate = (order, np.searchsorted(inv[order], np.arange(inv.max() + 2)))
+        order, start = self._by_candidate
+        c = self._src[j]
+        at = order[start[c] : min(start[c + 1], start[c] + 8)]
         return [
-            {"channel": self.channels[c], **self._hits[c][h][2]}
-            for c, h in zip(*(a[inv == self._src[j]][:8] for a in (ch, hit)), strict=True)
+            {"channel": self.channels[c], **self._hits[c].reason(h)}
+            for c, h in zip(ch[at].tolist(), hit[at].tolist(), strict=True)
         ]
 
     def __len__(self) -> int:

@@ -6,20 +6,18 @@ The embedding channels (item-to-item, user-to-item, cluster recall) live in
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import scipy.sparse as sp
 
-from roost.recommend.base import Channel
+from roost.recommend.base import Channel, Shortlist
 from roost.recommend.context import RecContext
 
 
-def _top(scores: np.ndarray, k: int, exclude: set[int] | None = None) -> np.ndarray:
-    """Rows of the k largest finite scores, best first, skipping ``exclude``."""
-    if exclude:
+def _top(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.ndarray:
+    """Rows of the k largest finite scores, best first, skipping the rows ``exclude``."""
+    if exclude is not None and len(exclude):
         scores = scores.copy()
-        scores[list(exclude)] = -np.inf
+        scores[exclude] = -np.inf
     k = min(k, int(np.isfinite(scores).sum()))
     if k <= 0:
         return np.empty(0, np.int64)
@@ -27,12 +25,12 @@ def _top(scores: np.ndarray, k: int, exclude: set[int] | None = None) -> np.ndar
     return part[np.argsort(-scores[part], kind="stable")]
 
 
-def _first(order: np.ndarray, k: int, exclude: set[int]) -> np.ndarray:
-    """The first ``k`` of ``order`` (rows, best first) that are not in ``exclude``."""
-    if not exclude:
+def _first(order: np.ndarray, k: int, exclude: np.ndarray) -> np.ndarray:
+    """The first ``k`` of ``order`` (rows, best first) not in the sorted rows ``exclude``."""
+    if not len(exclude):
         return order[:k]
     head = order[: k + len(exclude)]
-    return head[[int(r) not in exclude for r in head.tolist()]][:k]
+    return head[~np.isin(head, exclude, assume_unique=True)][:k]
 
 
 class _Ranked:
@@ -57,18 +55,15 @@ class Popular(Channel):
 
     name = "popular"
 
-    def candidates(
-        self, ctx: RecContext, user: str, k: int
-    ) -> list[tuple[int, float, dict[str, Any]]]:
+    def candidates(self, ctx: RecContext, user: str, k: int) -> Shortlist:
         if "_ranked" not in self.__dict__:
             self._ranked = _Ranked()
         pop = ctx.popularity
         order, _ = self._ranked.get(ctx, lambda: np.where(pop > 0, pop, -np.inf))
-        rows = _first(order, k, ctx.seen(user))
-        top = float(pop[rows[0]]) if len(rows) else 1.0
-        return [
-            (int(r), float(pop[r]) / top, {"popularity": round(float(pop[r]), 3)}) for r in rows
-        ]
+        rows = _first(order, k, ctx.seen_rows(user))
+        p = pop[rows].astype(np.float64)
+        top = float(p[0]) if len(rows) else 1.0
+        return Shortlist(rows, p / top, {"popularity": p}, {"popularity": 3})
 
 
 class Fresh(Channel):
@@ -79,9 +74,7 @@ class Fresh(Channel):
     def __init__(self, max_age_days: float = 30.0):
         self.max_age_days = max_age_days
 
-    def candidates(
-        self, ctx: RecContext, user: str, k: int
-    ) -> list[tuple[int, float, dict[str, Any]]]:
+    def candidates(self, ctx: RecContext, user: str, k: int) -> Shortlist:
         if "_ranked" not in self.__dict__:
             self._ranked = _Ranked()
 
@@ -90,12 +83,9 @@ class Fresh(Channel):
             return np.where(age <= self.max_age_days, -age, -np.inf)
 
         order, s = self._ranked.get(ctx, score)
-        rows = _first(order, k, ctx.seen(user))
-        age = -s
-        return [
-            (int(r), float(1.0 / (1.0 + age[r])), {"age_days": round(float(age[r]), 1)})
-            for r in rows
-        ]
+        rows = _first(order, k, ctx.seen_rows(user))
+        age = -s[rows].astype(np.float64)
+        return Shortlist(rows, 1.0 / (1.0 + age), {"age_days": age}, {"age_days": 1})
 
 
 class Followed(Channel):
@@ -103,9 +93,7 @@ class Followed(Channel):
 
     name = "followed"
 
-    def candidates(
-        self, ctx: RecContext, user: str, k: int
-    ) -> list[tuple[int, float, dict[str, Any]]]:
+    def candidates(self, ctx: RecContext, user: str, k: int) -> Shortlist:
         rows: list[int] = []
         authors: dict[int, str] = {}
         for a in ctx.follows.get(user, ()):
@@ -113,20 +101,15 @@ class Followed(Channel):
                 rows.append(r)
                 authors[r] = a
         if not rows:
-            return []
-        arr = np.array(sorted(set(rows)))
+            return Shortlist([], [])
+        arr = np.array(sorted(set(rows)), np.int64)
+        arr = arr[~np.isin(arr, ctx.seen_rows(user), assume_unique=True)]
         age = ctx.age_days(arr)
-        seen = ctx.seen(user)
-        order = np.argsort(age, kind="stable")
-        out = []
-        for j in order:
-            r = int(arr[j])
-            if r in seen:
-                continue
-            out.append((r, float(1.0 / (1.0 + age[j])), {"author": authors[r]}))
-            if len(out) >= k:
-                break
-        return out
+        pick = np.argsort(age, kind="stable")[:k]
+        arr = arr[pick]
+        return Shortlist(
+            arr, 1.0 / (1.0 + age[pick]), {"author": [authors[r] for r in arr.tolist()]}
+        )
 
 
 class CoOccurrence(Channel):
@@ -159,12 +142,10 @@ class CoOccurrence(Channel):
         self.sim_.eliminate_zeros()
         return self
 
-    def candidates(
-        self, ctx: RecContext, user: str, k: int
-    ) -> list[tuple[int, float, dict[str, Any]]]:
+    def candidates(self, ctx: RecContext, user: str, k: int) -> Shortlist:
         liked = [r for r in ctx.liked(user, self.recent) if r < self.sim_.shape[0]]
         if not liked:
-            return []
+            return Shortlist([], [])
         # the liked rows read straight from the CSR arrays: scipy's row and column
         # indexing cost more than the arithmetic at this size
         sim = self.sim_
@@ -175,26 +156,25 @@ class CoOccurrence(Channel):
         # summed in float32, row after row, the way scipy's sum(axis=0) does
         scores = np.zeros(sim.shape[1], sim.dtype)
         np.add.at(scores, cols_of, vals)
-        rows = _top(np.where(scores > 0, scores, -np.inf), k, ctx.seen(user))
+        rows = _top(np.where(scores > 0, scores, -np.inf), k, ctx.seen_rows(user))
         if not len(rows):
-            return []
+            return Shortlist([], [])
         at = np.full(sim.shape[1], -1, np.int64)
         at[rows] = np.arange(len(rows))
         hit = at[cols_of] >= 0
         cols = np.zeros((len(liked), len(rows)), sim.dtype)
         cols[which[hit], at[cols_of[hit]]] = vals[hit]
         best = cols.argmax(axis=0)
-        return [
-            (
-                int(r),
-                float(scores[r]),
-                {
-                    "because": ctx.item_ids[liked[int(best[j])]],
-                    "similarity": round(float(cols[best[j], j]), 3),
-                },
-            )
-            for j, r in enumerate(rows)
-        ]
+        liked_ids = np.array([ctx.item_ids[r] for r in liked], dtype=object)
+        return Shortlist(
+            rows,
+            scores[rows].astype(np.float64),
+            {
+                "because": liked_ids[best],
+                "similarity": cols[best, np.arange(len(rows))].astype(np.float64),
+            },
+            {"similarity": 3},
+        )
 
 
 CHANNELS: dict[str, type[Channel]] = {c.name: c for c in (Popular, Fresh, Followed, CoOccurrence)}

@@ -25,6 +25,9 @@ POSITIVE_KINDS = frozenset({"like", "share", "purchase", "rating", "click"})
 KIND_WEIGHT = {"view": 0.5, "click": 1.0, "like": 2.0, "share": 3.0, "purchase": 3.0, "rating": 1.0}
 
 
+_NO_ROWS = np.zeros(0, np.int64)
+
+
 @dataclass
 class UserHistory:
     items: list[int] = field(default_factory=list)
@@ -59,7 +62,7 @@ class RecContext:
         self._lock = threading.RLock()
         # Per-user answers of liked()/seen(), valid while the history keeps its length:
         # every channel, filter and feature of a request asks for them again.
-        self._user_cache: dict[str, tuple[int, list[int], set[int]]] = {}
+        self._user_cache: dict[str, tuple[int, list[int], set[int], np.ndarray]] = {}
         self._codes: tuple[int, np.ndarray, Any] | None = None
         self._rev = 0  # bumped by add_item: item metadata arrays are rebuilt
         self.changes = 0  # bumped by every item or event: keys of per-catalog caches
@@ -205,23 +208,28 @@ class RecContext:
         except KeyError:
             raise UnknownIdError(f"unknown item {item_id!r}") from None
 
-    def _user(self, user: str) -> tuple[int, list[int], set[int]]:
+    def _user(self, user: str) -> tuple[int, list[int], set[int], np.ndarray]:
         h = self.histories.get(user)
         if not h:
-            return 0, [], set()
+            return 0, [], set(), _NO_ROWS
         hit = self._user_cache.get(user)
         if hit is not None and hit[0] == len(h.items):
             return hit
         n = len(h.items)
         order = np.argsort(h.ts[:n], kind="stable")[::-1]
         liked = list(dict.fromkeys(h.items[j] for j in order if h.weights[j] > 0))
-        hit = (n, liked, set(h.items[:n]))
+        seen = set(h.items[:n])
+        hit = (n, liked, seen, np.fromiter(sorted(seen), np.int64, len(seen)))
         self._user_cache[user] = hit
         return hit
 
     def seen(self, user: str) -> set[int]:
         """Rows the user interacted with (shared between calls: do not modify)."""
         return self._user(user)[2]
+
+    def seen_rows(self, user: str) -> np.ndarray:
+        """:meth:`seen` as a sorted array (shared between calls: do not modify)."""
+        return self._user(user)[3]
 
     def liked(self, user: str, n: int = 20) -> list[int]:
         """The user's most recent positively weighted items, newest first."""

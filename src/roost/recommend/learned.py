@@ -8,7 +8,9 @@ and how well its category and tags match the user's recent items. Each result's 
 carries the features that pushed its score most: a feature's contribution is how much the
 score drops when that feature is set to its training mean (for the logistic model this is
 exactly coefficient times standardised value). LightGBM's own SHAP values were measured
-at 19 ms for 10 rows of a 100-tree model against 1.5 ms for this, per request.
+at 19 ms for 10 rows of a 100-tree model against 1.5 ms for this, per request, when every
+held-out row was predicted in full; the compiled forest now walks again only the trees
+whose path the held-out value changes (0.15 ms for the same 10 rows).
 """
 
 from __future__ import annotations
@@ -59,12 +61,15 @@ class Features:
         n = len(pool)
         x = np.zeros((n, len(self.names)), np.float32)
         rows = pool.rows
-        col = 0
-        for ch in self.channels:
-            s = pool.column(ch)
-            top = np.abs(s).max() if n else 0.0
-            x[:, col] = s / top if top > 0 else 0.0
-            col += 1
+        col = len(self.channels)
+        have = [j for j, ch in enumerate(self.channels) if ch in pool.channels]
+        if have and n:
+            # every channel column at once: scores (0 where not found) over their best
+            s = np.nan_to_num(
+                pool.scores[:, [pool.channels.index(self.channels[j]) for j in have]], nan=0.0
+            )
+            top = np.abs(s).max(0)
+            x[:, have] = np.divide(s, top, out=np.zeros_like(s), where=top > 0)
         x[:, col] = (~np.isnan(pool.scores)).sum(1)
         col += 1
         liked = ctx.liked(user, RECENT)
@@ -226,10 +231,13 @@ class LearnedRanker(Ranker):
         return (x - self.mean_) / self.scale_ @ self.coef_ + self.intercept_
 
     def contributions(self, x: np.ndarray) -> np.ndarray:
-        """Per-feature contributions to each score (``(n, n_features)``)."""
+        """Per-feature contributions to each score (``(n, n_features)``): the score minus
+        the score with that feature set to its training mean."""
         self._check()
         x = np.asarray(x, np.float32)
         if self.kind_ == "lightgbm":
+            if self.forest_ is not None:
+                return self.forest_.held_out(x, self.baseline_)
             n, f = x.shape
             held = np.repeat(x[:, None, :], f, axis=1)  # (n, f, f): row j with feature i reset
             idx = np.arange(f)
@@ -246,15 +254,14 @@ class LearnedRanker(Ranker):
 
     def explain(self, ctx: RecContext, user: str, chosen: list[Candidate]) -> None:
         """The features that moved each chosen item's score most, computed for the chosen
-        few only: each costs one more prediction per feature."""
+        few only (see :meth:`contributions`)."""
         rows = [c for c in chosen if c.raw is not None]
         if not rows:
             return
         names = self.features_.names
-        for c, contrib in zip(
-            rows, self.contributions(np.vstack([c.raw for c in rows])), strict=True
-        ):
-            c.features = {names[f]: float(contrib[f]) for f in np.flatnonzero(contrib)}
+        values = self.contributions(np.vstack([c.raw for c in rows])).tolist()
+        for c, contrib in zip(rows, values, strict=True):
+            c.features = {f: v for f, v in zip(names, contrib, strict=True) if v != 0.0}
 
     # --- persistence --------------------------------------------------------------------
     def save(self, folder: str | Path, metrics: dict[str, Any] | None = None) -> Path:

@@ -45,16 +45,16 @@ def mmr_order(rel: np.ndarray, vectors: np.ndarray, k: int, lambda_: float) -> n
     span = rel.max() - rel.min()
     rel = (rel - rel.min()) / span if span > 0 else np.ones_like(rel)
     sims = vectors @ vectors.T
-    picked: list[int] = []
-    max_sim = np.full(len(rel), -np.inf)
-    remaining = np.ones(len(rel), bool)
-    for _ in range(min(k, len(rel))):
-        penalty = np.where(np.isfinite(max_sim), max_sim, 0.0)
-        score = np.where(remaining, lambda_ * rel - (1 - lambda_) * penalty, -np.inf)
+    gain = lambda_ * rel
+    # nothing is picked yet: no penalty, the most relevant comes first
+    picked = [int(np.argmax(gain))]
+    max_sim = sims[picked[0]].astype(np.float64)
+    for _ in range(min(k, len(rel)) - 1):
+        score = gain - (1 - lambda_) * max_sim
+        score[picked] = -np.inf
         j = int(np.argmax(score))
         picked.append(j)
-        remaining[j] = False
-        max_sim = np.maximum(max_sim, sims[j])
+        np.maximum(max_sim, sims[j], out=max_sim)
     return np.asarray(picked, np.int64)
 
 

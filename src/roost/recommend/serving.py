@@ -119,7 +119,7 @@ def build_pipeline(
     mmr_space = spaces.get(surface.diversity_version or "")
 
     def mmr_vectors(rows: list[int]):
-        return mmr_space.unit_vectors([ctx.item_ids[r] for r in rows])
+        return mmr_space.unit_rows(ctx, rows)
 
     def on_stage(stage: str, seconds: float) -> None:
         latency.record(f"recommend.{stage}", seconds)

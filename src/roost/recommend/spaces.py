@@ -177,6 +177,14 @@ class VectorSpace(UserVectors):
                 v[e] = self._extra_vecs[pos[e] - n0]
         return np.where(known, v @ u, 0.0)
 
+    def unit_rows(self, ctx: Any, rows: np.ndarray) -> np.ndarray:
+        """Unit vectors of ``ctx`` item rows (zeros for items the version does not hold):
+        :meth:`unit_vectors` by row, without a lookup per id."""
+        pos = self.positions(ctx)[np.asarray(rows, np.int64)]
+        out = self._all_unit()[np.maximum(pos, 0)]
+        out[pos < 0] = 0.0
+        return out
+
     def unit_vectors(self, ids: Sequence[str]) -> np.ndarray:
         vecs, _ = self.item_vectors(ids)
         return normalize_rows(vecs)
@@ -222,6 +230,41 @@ class VectorSpace(UserVectors):
                 r.sort(key=lambda t: -t[1])
                 del r[k:]
         return [[(i, float(s)) for i, s in r] for r in rows]
+
+    def search_positions(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`search` as arrays: rows of this space (see :meth:`ctx_rows`), ``-1``
+        where there are fewer than ``k``, and scores, each ``(n_queries, k)``."""
+        q = np.asarray(queries, np.float32).reshape(-1, self.dim)
+        kk = min(k, len(self.index))
+        if kk:
+            labels, scores = self.index.search_labels(q, kk)
+            pos = np.where(labels >= 0, self._label_positions()[np.maximum(labels, 0)], -1)
+            scores = np.where(pos >= 0, scores, -np.inf)
+        else:
+            pos, scores = np.zeros((len(q), 0), np.int64), np.zeros((len(q), 0), np.float32)
+        if self._extra_ids:
+            n0 = len(self.version)
+            extra = self._score(q, self._extra_vecs)
+            pos = np.hstack([pos, np.broadcast_to(n0 + np.arange(len(self._extra_ids)),
+                                                  (len(q), len(self._extra_ids)))])  # fmt: skip
+            scores = np.hstack([scores, extra])
+            # stable: among equal scores the index's hits come first, as in search()
+            order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+            pos = np.take_along_axis(pos, order, 1)
+            scores = np.take_along_axis(scores, order, 1)
+        if pos.shape[1] < k:
+            pad = k - pos.shape[1]
+            pos = np.pad(pos, ((0, 0), (0, pad)), constant_values=-1)
+            scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf)
+        return pos, scores
+
+    def _label_positions(self) -> np.ndarray:
+        """For every label of the index, the item's row in this space (-1: unknown)."""
+        hit = self.__dict__.get("_labels")
+        if hit is None or hit[0] is not self.index or len(hit[1]) != len(self.index):
+            mapped = np.array([self._pos.get(i, -1) for i in self.index.ids.tolist()], np.int64)
+            hit = self._labels = (self.index, mapped)
+        return hit[1]
 
     def build_neighbour_table(self, k: int = TABLE_K) -> bool:
         """Compute every item's exact neighbours at once (:mod:`roost.recommend.neighbours`)

@@ -8,7 +8,6 @@ say which embeddings found it.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -16,7 +15,7 @@ from threadpoolctl import threadpool_limits
 from roost.data.frames import Interactions
 from roost.embed.users import pinnersage_user_vectors
 from roost.index.topk import normalize_rows
-from roost.recommend.base import Channel
+from roost.recommend.base import Channel, Shortlist
 from roost.recommend.context import DAY, RecContext
 from roost.recommend.spaces import VectorSpace
 from roost.types import EmbeddingSet, RoostError
@@ -85,23 +84,21 @@ class ItemToItem(_VectorChannel):
         self.freshness_weight = freshness_weight
         self.half_life_days = half_life_days
 
-    def candidates(
-        self, ctx: RecContext, user: str, k: int
-    ) -> list[tuple[int, float, dict[str, Any]]]:
+    def candidates(self, ctx: RecContext, user: str, k: int) -> Shortlist:
         liked = [ctx.item_ids[r] for r in ctx.liked(user, self.recent)]
         liked = [i for i in liked if self.space.has(i)]
         if not liked:
-            return []
+            return Shortlist([], [])
         top, sims = self.space.neighbour_rows(liked, self.neighbours)
         rows = np.where(top >= 0, self.space.ctx_rows(ctx)[np.maximum(top, 0)], -1)
         # lists are best first: what stops at the cut-off is every similarity below it
         ok = (rows >= 0) & (sims >= self.cutoff)
-        seen = ctx.seen(user)
-        if seen:
-            ok &= ~np.isin(rows, np.fromiter(seen, np.int64, len(seen)))
+        seen = ctx.seen_rows(user)
+        if len(seen):
+            ok &= ~np.isin(rows, seen)
         src, rank = np.nonzero(ok)  # in the order the user's items and their lists come
         if not len(src):
-            return []
+            return Shortlist([], [])
         hit_rows = rows[src, rank]
         hit_sims = sims[src, rank].astype(np.float64)
         # candidates in the order first met (ties in the final sort keep it)
@@ -119,16 +116,16 @@ class ItemToItem(_VectorChannel):
         score = total * (1 + self.popularity_weight * pop) * (1 + self.freshness_weight * fresh)
         pick = np.argsort(-score, kind="stable")[:k]
         h = head[pick]
-        return [
-            (r, s, {"because": liked[b], "similarity": round(x, 3), "version": self.version})
-            for r, s, b, x in zip(
-                cand[pick].tolist(),
-                score[pick].tolist(),
-                src[h].tolist(),
-                hit_sims[h].tolist(),
-                strict=True,
-            )
-        ]
+        return Shortlist(
+            cand[pick],
+            score[pick],
+            {
+                "because": np.array(liked, dtype=object)[src[h]],
+                "similarity": hit_sims[h],
+                "version": self.version,
+            },
+            {"similarity": 3},
+        )
 
 
 class UserToItem(_VectorChannel):
@@ -164,18 +161,21 @@ class UserToItem(_VectorChannel):
         self.max_vectors = max_vectors
         self.distance_threshold = distance_threshold
 
-    def candidates(
-        self, ctx: RecContext, user: str, k: int
-    ) -> list[tuple[int, float, dict[str, Any]]]:
+    def candidates(self, ctx: RecContext, user: str, k: int) -> Shortlist:
         seen = ctx.seen(user)
         recent = [ctx.item_ids[r] for r in ctx.liked(user, self.recent)]
         if self.multi:
             return self._multi(ctx, user, recent, seen, k)
         v = self.space.user_vector(user, recent)
         if v is None or not np.any(v):
-            return []
-        hits = self.space.search(v[None, :], k + len(seen))[0]
-        return self._rows(ctx, hits, seen, k, {"version": self.version})
+            return Shortlist([], [])
+        pos, scores = self.space.search_positions(v[None, :], k + len(seen))
+        rows = np.where(pos[0] >= 0, self.space.ctx_rows(ctx)[np.maximum(pos[0], 0)], -1)
+        ok = (rows >= 0) & np.isfinite(scores[0])
+        if seen:
+            ok &= ~np.isin(rows, ctx.seen_rows(user))
+        pick = np.flatnonzero(ok)[:k]
+        return Shortlist(rows[pick], scores[0][pick].astype(np.float64), {"version": self.version})
 
     def _multi(self, ctx: RecContext, user: str, recent: list[str], seen: set[int], k: int):
         known = [i for i in recent if self.space.has(i)]
@@ -328,21 +328,16 @@ class ClusterRecall(_VectorChannel):
             self.tally_[c][row] += weight
             self._n = self.__dict__.get("_n", 0) + 1  # cached rankings are stale
 
-    def candidates(
-        self, ctx: RecContext, user: str, k: int
-    ) -> list[tuple[int, float, dict[str, Any]]]:
+    def candidates(self, ctx: RecContext, user: str, k: int) -> Shortlist:
         c = self.cluster_of(ctx, user)
         if c is None or not self.tally_[c]:
-            return []
+            return Shortlist([], [])
         rows, scores = self._ranked(c)
-        seen = ctx.seen(user)
-        head = rows[: k + len(seen)].tolist()
-        pick = [j for j, r in enumerate(head) if r not in seen][:k]
-        best = float(scores[pick[0]]) if pick else 1.0
-        return [
-            (head[j], float(scores[j]) / best, {"cluster": c, "version": self.version})
-            for j in pick
-        ]
+        seen = ctx.seen_rows(user)
+        head = rows[: k + len(seen)]
+        pick = np.flatnonzero(~np.isin(head, seen, assume_unique=True))[:k]
+        best = float(scores[pick[0]]) if len(pick) else 1.0
+        return Shortlist(head[pick], scores[pick] / best, {"cluster": c, "version": self.version})
 
     def _ranked(self, c: int) -> tuple[np.ndarray, np.ndarray]:
         """The cluster's items and tallies, best first; rebuilt after its tally changed."""
