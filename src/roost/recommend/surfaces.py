@@ -50,7 +50,7 @@ ALL_CHANNELS = {**CHANNELS, **VECTOR_CHANNELS}
 DEFAULT_TOML = """
 [home]
 ranker = "auto"
-per_channel = 100
+per_channel = 30
 diversity = 0.85
 diversity_version = "text"
 filters = ["seen", "blocked", "unsafe", "in_stock"]
@@ -119,7 +119,7 @@ class Surface:
     filters: tuple[str, ...] = ()
     where: dict[str, Any] = field(default_factory=dict)
     ranker: str = "auto"
-    per_channel: int = 100
+    per_channel: int = 30
     diversity: float = 1.0
     diversity_version: str | None = None
     versions: tuple[str, ...] = ()
@@ -183,7 +183,7 @@ def _surface(name: str, body: Any, source: str) -> Surface:
     ranker = body.get("ranker", "auto")
     if ranker not in RANKER_CHOICES:
         raise RoostError(f"{at}.ranker: {ranker!r} is not one of {', '.join(RANKER_CHOICES)}")
-    per_channel = body.get("per_channel", 100)
+    per_channel = body.get("per_channel", 30)
     if isinstance(per_channel, bool) or not isinstance(per_channel, int) or per_channel < 1:
         raise RoostError(f"{at}.per_channel: expected a positive integer, got {per_channel!r}")
     diversity = body.get("diversity", 1.0)
