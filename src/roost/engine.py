@@ -20,6 +20,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -443,8 +444,9 @@ def _search_keep(ctx: RecContext, rules: list) -> Any:
     come back, nor anything the request's filters refuse."""
 
     def keep(ids) -> np.ndarray:
-        get = ctx.index.get
-        rows = np.fromiter((get(i, -1) for i in ids), np.int64, len(ids))
+        # map() over the bound dict.get runs the lookups in C: no generator frame per
+        # candidate (hybrid search checks ~200 candidates a mode per query).
+        rows = np.fromiter(map(ctx.index.get, ids, repeat(-1)), np.int64, len(ids))
         at = np.maximum(rows, 0)
         ok = (rows >= 0) & ~ctx.deleted[at] & ~ctx.unsafe[at]
         for f in rules:

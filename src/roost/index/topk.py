@@ -16,13 +16,21 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
     return (x / norms[:, None]).astype(np.float32, copy=False)
 
 
-def score_block(q: np.ndarray, x: np.ndarray, metric: str, x_sqnorm: np.ndarray | None) -> np.ndarray:
+def score_block(
+    q: np.ndarray, x: np.ndarray, metric: str, x_sqnorm: np.ndarray | None
+) -> np.ndarray:
     """Scores of queries ``q`` against rows ``x``, higher is better, float32 ``(nq, n)``.
 
     ``cosine`` expects both sides already normalised; ``l2`` gives the negated squared
     distance and needs ``x_sqnorm`` (the squared row norms of ``x``).
     """
-    s = q @ x.T
+    if len(q) == 1:
+        # One query: a matrix-vector product over the rows as stored (BLAS sgemv on
+        # C-ordered x) measured 0.59 ms against 0.79 ms for ``q @ x.T`` (sgemm on the
+        # transposed view) on 10.5k x 384 float32, one thread; the same sums.
+        s = (x @ q[0])[None, :]
+    else:
+        s = q @ x.T
     if metric == "l2":
         # -(|q|^2 - 2 q.x + |x|^2), in place; clamp at 0 against rounding below zero.
         s *= 2.0
@@ -43,17 +51,51 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     k = min(k, n)
     if nq == 1:  # the one-query hot path: 1-D calls, no take_along_axis overhead
         row = scores[0]
-        part = np.argpartition(row, n - k)[n - k:] if k < n else np.arange(n)
-        part = part[np.argsort(-row[part], kind="stable")]
-        return part.astype(np.int64, copy=False)[None, :], row[part][None, :]
+        part = _top_one(row, k)
+        return part[None, :], row[part][None, :]
     if k < n:
-        part = np.argpartition(scores, n - k, axis=1)[:, n - k:]
+        part = np.argpartition(scores, n - k, axis=1)[:, n - k :]
     else:
         part = np.broadcast_to(np.arange(n), (nq, n))
     vals = np.take_along_axis(scores, part, axis=1)
     order = np.argsort(-vals, axis=1, kind="stable")
     idx = np.take_along_axis(part, order, axis=1).astype(np.int64, copy=False)
     return idx, np.take_along_axis(vals, order, axis=1).astype(np.float32, copy=False)
+
+
+def _top_one(row: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` largest values of ``row``, best first, equal values in
+    position order.
+
+    A partition of every value cost ~0.1 ms on 10.5k scores, as much as the rest of a
+    search's bookkeeping. A threshold read off a strided sample keeps only the values
+    that can make the cut (~2k), and those are sorted; where the sample guessed too
+    high (fewer than ``k`` values reach it) every value is taken instead, so the
+    answer is exact whatever the data.
+    """
+    n = len(row)
+    if k >= n:
+        cand = np.arange(n)
+    else:
+        cand = None
+        if n >= 16 * k and n > 2048:
+            step = n // (8 * k)
+            sample = row[::step]
+            j = len(sample) - 1 - min(len(sample) - 1, 2 * k // step)
+            cand = np.flatnonzero(row >= np.partition(sample, j)[j])
+            if len(cand) < k:
+                cand = None
+        if cand is None:
+            cand = np.arange(n)
+        vals = row[cand]
+        if len(cand) > k:
+            kth = np.partition(vals, len(vals) - k)[len(vals) - k]
+            cand = cand[vals >= kth]  # k, or more where values tie with the k-th
+    top = cand[np.lexsort((cand, -row[cand]))[:k]].astype(np.int64, copy=False)
+    if len(top) < min(k, n):  # NaN scores compare false: the plain partition then
+        part = np.argpartition(row, n - k)[n - k :] if k < n else np.arange(n)
+        top = part[np.argsort(-row[part], kind="stable")].astype(np.int64, copy=False)
+    return top
 
 
 def exact_search(

@@ -72,7 +72,7 @@ def weighted(
         n = NORMALIZERS[normalize](s) if s.size else s
         normed.append(Hits(run.ids, np.nan_to_num(n, nan=-np.inf).astype(np.float32)))
     floor = 0.0 if normalize == "minmax" else -np.inf
-    return _fuse(normed, k, lambda rank, score, w: w * max(score, floor), weights)
+    return _fuse(normed, k, lambda rank, score, w: w * np.maximum(score, floor), weights)
 
 
 def complete(
@@ -118,19 +118,39 @@ def complete(
 
 
 def _fuse(runs: list[Hits], k: int, contrib, weights: list[float]) -> Hits:
+    """Sum ``contrib(ranks, scores, w)`` (arrays: 0-based ranks, float64 scores) per id
+    over the runs; the ``k`` best, equal sums in id order.
+
+    The sums are float64 in run order (``np.bincount`` adds its weights in input order),
+    the same arithmetic as a per-item loop, at a fraction of the cost per query.
+    """
     nq = runs[0].ids.shape[0]
     ids = np.full((nq, k), None, dtype=object)
     scores = np.full((nq, k), -np.inf, np.float32)
     for q in range(nq):
-        acc: dict[str, float] = {}
+        slot: dict[str, int] = {}
+        where, parts = [], []
         for run, w in zip(runs, weights, strict=True):
-            for rank, (i, s) in enumerate(zip(run.ids[q], run.scores[q], strict=True)):
-                if i is not None:
-                    acc[i] = acc.get(i, 0.0) + contrib(rank, float(s), w)
-        top = sorted(acc.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
-        for r, (i, s) in enumerate(top):
-            ids[q, r] = i
-            scores[q, r] = s
+            row = run.ids[q]
+            found = np.not_equal(row, None)
+            rank = np.flatnonzero(found)
+            where += [slot.setdefault(i, len(slot)) for i in row[found].tolist()]
+            parts.append(contrib(rank, run.scores[q][found].astype(np.float64), w))
+        if not slot:
+            continue
+        total = np.bincount(where, weights=np.concatenate(parts), minlength=len(slot))
+        if len(slot) > k:
+            # only ids scoring at least the k-th best sum can make the cut (ties at the
+            # cut included, so the id order decides between them as it always did)
+            cut = np.partition(total, len(total) - k)[len(total) - k]
+            cand = np.flatnonzero(total >= cut).tolist()
+        else:
+            cand = range(len(slot))
+        names, sums = list(slot), total.tolist()
+        top = sorted(cand, key=lambda j: (-sums[j], names[j]))[:k]
+        for r, j in enumerate(top):
+            ids[q, r] = names[j]
+            scores[q, r] = sums[j]
     return Hits(ids, scores)
 
 

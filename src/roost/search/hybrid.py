@@ -27,7 +27,7 @@ from roost.search.fusion import FUSIONS, complete
 from roost.search.lexical import BM25Search
 from roost.search.semantic import SemanticSearch
 from roost.store import Home, open_store
-from roost.types import Hits, RoostError, UnknownIdError, as_id_array
+from roost.types import Hits, RoostError, UnknownIdError
 
 MODES = ("hybrid", "semantic", "lexical")
 TEXT_FIELDS = ("title", "text", "tags")
@@ -171,12 +171,17 @@ class Searcher:
                 # Items in the union already passed ``keep`` in the mode that found them.
                 hits = complete(hits, [self._scorer(n, query) for n in names])
         fused = FUSIONS[self.fusion](hits, k=k, weights=weights, **extra)
-        where = {n: {i: (r + 1, float(s)) for r, (i, s) in enumerate(zip(*runs[n], strict=True))}
-                 for n in names}  # fmt: skip
+        # id -> 1-based rank in each run (a later duplicate wins, as in any dict); the
+        # scores are read for the k fused items only.
+        rank = {n: dict(zip(runs[n][0].tolist(), range(1, len(runs[n][0]) + 1), strict=True))
+                for n in names}  # fmt: skip
         out = []
         for item, score in fused.row(0):
-            why = {n: {"rank": where[n][item][0], "score": round(where[n][item][1], 6)}
-                   for n in names if item in where[n]}  # fmt: skip
+            why = {}
+            for n in names:
+                r = rank[n].get(item)
+                if r is not None:
+                    why[n] = {"rank": r, "score": round(float(runs[n][1][r - 1]), 6)}
             out.append((item, score, why))
         return out
 
@@ -248,9 +253,13 @@ def _fetch(run: Callable[[int], Hits], k: int, limit: int, keep: Keep | None):
     n = k if keep is None else max(2 * k, 20)
     while True:
         n = min(n, max(limit, 1))
-        pairs = run(n).row(0)
-        ids = as_id_array([i for i, _ in pairs])
-        scores = np.array([s for _, s in pairs], np.float32)
+        hits = run(n)
+        # Both modes return str ids (None pads a short row): kept as they come, with no
+        # per-id conversion.
+        ids, scores = np.asarray(hits.ids[0], object), np.asarray(hits.scores[0], np.float32)
+        found = np.not_equal(ids, None)
+        if not found.all():
+            ids, scores = ids[found], scores[found]
         got = len(ids)
         if keep is not None and got:
             mask = np.asarray(keep(ids))
