@@ -151,3 +151,27 @@ def test_unit_rows_match_unit_vectors(served):
     want = space.unit_vectors([ctx.item_ids[r] for r in rows])
     np.testing.assert_allclose(space.unit_rows(ctx, rows), want, rtol=1e-6, atol=1e-7)
     assert not space.unit_rows(ctx, rows)[2].any()
+
+
+@pytest.mark.parametrize("user", ["u1", "u2", "u17", "nobody"])
+def test_cooccurrence_matches_scipy_sums(served, user):
+    from roost.recommend.channels import CoOccurrence
+
+    catalog, _ = served
+    ctx = RecContext.from_catalog(catalog)
+    ch = CoOccurrence().fit(ctx)
+    liked = ctx.liked(user, ch.recent)
+    got = ch.candidates(ctx, user, 8)
+    if not liked:
+        assert got == []
+        return
+    sums = np.asarray(ch.sim_[liked].sum(axis=0)).ravel()
+    seen = ctx.seen(user)
+    order = sorted((r for r in range(len(ctx)) if sums[r] > 0 and r not in seen),
+                   key=lambda r: (-sums[r], r))[:8]  # fmt: skip
+    assert [r for r, _, _ in got] == order
+    assert [s for _, s, _ in got] == pytest.approx([float(sums[r]) for r in order])
+    for r, _, why in got:  # the liked item behind it is the most similar one
+        col = ch.sim_[liked][:, r].toarray().ravel()
+        assert why["similarity"] == round(float(col.max()), 3)
+        assert why["because"] == ctx.item_ids[liked[int(col.argmax())]]

@@ -13,18 +13,6 @@ from roost.recommend.base import Channel, Shortlist
 from roost.recommend.context import RecContext
 
 
-def _top(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.ndarray:
-    """Rows of the k largest finite scores, best first, skipping the rows ``exclude``."""
-    if exclude is not None and len(exclude):
-        scores = scores.copy()
-        scores[exclude] = -np.inf
-    k = min(k, int(np.isfinite(scores).sum()))
-    if k <= 0:
-        return np.empty(0, np.int64)
-    part = np.argpartition(-scores, k - 1)[:k]
-    return part[np.argsort(-scores[part], kind="stable")]
-
-
 def _first(order: np.ndarray, k: int, exclude: np.ndarray) -> np.ndarray:
     """The first ``k`` of ``order`` (rows, best first) not in the sorted rows ``exclude``."""
     if not len(exclude):
@@ -153,22 +141,31 @@ class CoOccurrence(Channel):
         take = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
         which = np.repeat(np.arange(len(liked)), ends - starts)
         cols_of, vals = sim.indices[take], sim.data[take]
-        # summed in float32, row after row, the way scipy's sum(axis=0) does
-        scores = np.zeros(sim.shape[1], sim.dtype)
-        np.add.at(scores, cols_of, vals)
-        rows = _top(np.where(scores > 0, scores, -np.inf), k, ctx.seen_rows(user))
-        if not len(rows):
+        # only the items the liked rows touch: summed in float32, row after row, the way
+        # scipy's sum(axis=0) does, then the best k of them, equal sums in row order
+        touched, at_col = np.unique(cols_of, return_inverse=True)
+        sums = np.zeros(len(touched), sim.dtype)
+        np.add.at(sums, at_col, vals)
+        ok = sums > 0
+        seen = ctx.seen_rows(user)
+        if len(seen):
+            ok &= ~np.isin(touched, seen, assume_unique=True)
+        keep = np.flatnonzero(ok)
+        pick = keep[np.lexsort((touched[keep], -sums[keep]))[:k]]
+        if not len(pick):
             return Shortlist([], [])
-        at = np.full(sim.shape[1], -1, np.int64)
-        at[rows] = np.arange(len(rows))
-        hit = at[cols_of] >= 0
+        rows = touched[pick]
+        at = np.full(len(touched), -1, np.int64)
+        at[pick] = np.arange(len(pick))
+        mine = at[at_col]
+        hit = mine >= 0
         cols = np.zeros((len(liked), len(rows)), sim.dtype)
-        cols[which[hit], at[cols_of[hit]]] = vals[hit]
+        cols[which[hit], mine[hit]] = vals[hit]
         best = cols.argmax(axis=0)
         liked_ids = np.array([ctx.item_ids[r] for r in liked], dtype=object)
         return Shortlist(
             rows,
-            scores[rows].astype(np.float64),
+            sums[pick].astype(np.float64),
             {
                 "because": liked_ids[best],
                 "similarity": cols[best, np.arange(len(rows))].astype(np.float64),
