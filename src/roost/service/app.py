@@ -8,7 +8,16 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from roost import __version__
-from roost.service import api_catalog, api_events, api_ops, api_queries, api_versions, errors, web
+from roost.service import (
+    api_catalog,
+    api_events,
+    api_ops,
+    api_queries,
+    api_versions,
+    deps,
+    errors,
+    web,
+)
 from roost.service.config import ServiceSettings
 from roost.service.middleware import BodyLimit, Metrics
 from roost.service.runtime import Runtime
@@ -60,11 +69,14 @@ def create_app(settings: ServiceSettings | str | Path | None = None) -> FastAPI:
     app.state.prometheus = api_ops.prometheus_registry(rt)
     errors.install(app)
     app.include_router(api_ops.router())
+    # The queries before the catalog: routes are matched in order, and recommend and search
+    # are most of the traffic (no two routers share a path, so only the docs' order moves).
+    app.include_router(api_queries.router(settings))
     app.include_router(api_catalog.router(settings))
     app.include_router(api_events.router(settings))
-    app.include_router(api_queries.router(settings))
     app.include_router(api_versions.router())
     web.install(app, settings)
+    deps.document_keys(app)
     # Outermost first: metrics see every answer, including the body limit's 413.
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware

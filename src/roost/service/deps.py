@@ -12,8 +12,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from fastapi import Depends, HTTPException, Request, Security
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.encoders import jsonable_encoder
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
@@ -48,9 +52,7 @@ def _unauthorized(message: str) -> HTTPException:
 
 
 async def principal(
-    request: Request,
-    key: str | None = Security(_api_key),
-    bearer: HTTPAuthorizationCredentials | None = Security(_bearer),
+    request: Request, key: str | None, bearer: HTTPAuthorizationCredentials | None
 ) -> Principal:
     """The caller, or 401. An invalid key is refused even where a session exists.
 
@@ -82,13 +84,52 @@ async def principal(
 def require(role: str) -> Callable[..., Principal]:
     """A dependency admitting callers of ``role`` or above (403 otherwise)."""
 
-    async def check(who: Principal = Depends(principal)) -> Principal:
+    # The two schemes are read here, not declared as Security dependencies: FastAPI solves
+    # each dependency anew on every request, and three of them cost more than the key
+    # check itself. document_keys() puts the schemes back in the OpenAPI schema.
+    async def check(request: Request) -> Principal:
+        who = await principal(request, await _api_key(request), await _bearer(request))
         if RANK[who.role] < RANK[role]:
             raise HTTPException(403, f"this needs the {role} role; the caller has {who.role}")
         return who
 
     check.__name__ = f"require_{role}"
+    check.roost_role = role  # type: ignore[attr-defined] - found by document_keys()
     return check
+
+
+def _needs_key(dependant: Dependant) -> bool:
+    return any(getattr(d.call, "roost_role", None) or _needs_key(d) for d in dependant.dependencies)
+
+
+def document_keys(app: FastAPI) -> None:
+    """List the key schemes in ``app``'s OpenAPI schema, and on every operation behind
+    :func:`require`, as FastAPI would for ``Security`` dependencies."""
+    schemes = {
+        s.scheme_name: jsonable_encoder(s.model, by_alias=True, exclude_none=True)
+        for s in (_api_key, _bearer)
+    }
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()  # cached by FastAPI; the additions below are idempotent
+        paths = schema.get("paths", {})
+        keyed = False
+        # Route contexts, as the schema is made from: they carry the routers' dependencies.
+        for route in iter_route_contexts(app.routes):
+            if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
+                continue
+            if route.path_format in paths and _needs_key(route.dependant):
+                keyed = True
+                for method in route.methods:
+                    op = paths[route.path_format].get(method.lower())
+                    if op is not None:
+                        op["security"] = [{name: []} for name in schemes]
+        if keyed:
+            schema.setdefault("components", {}).setdefault("securitySchemes", {}).update(schemes)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def engine(request: Request):
