@@ -175,3 +175,15 @@ def test_cooccurrence_matches_scipy_sums(served, user):
         col = ch.sim_[liked][:, r].toarray().ravel()
         assert why["similarity"] == round(float(col.max()), 3)
         assert why["because"] == ctx.item_ids[liked[int(col.argmax())]]
+
+
+def test_cooccurrence_after_a_live_item_the_user_saw(served):
+    from roost.recommend.channels import CoOccurrence
+
+    catalog, _ = served
+    ctx = RecContext.from_catalog(catalog)
+    ch = CoOccurrence().fit(ctx)
+    before = ch.candidates(ctx, "u1", 5)
+    ctx.add_item("posted-later", title="new")  # a row beyond the fitted matrix
+    ctx.add_event("u1", "posted-later", "view", ts=ctx.now + 1)
+    assert [r for r, _, _ in ch.candidates(ctx, "u1", 5)] == [r for r, _, _ in before]

@@ -141,23 +141,21 @@ class CoOccurrence(Channel):
         take = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
         which = np.repeat(np.arange(len(liked)), ends - starts)
         cols_of, vals = sim.indices[take], sim.data[take]
-        # only the items the liked rows touch: summed in float32, row after row, the way
-        # scipy's sum(axis=0) does, then the best k of them, equal sums in row order
-        touched, at_col = np.unique(cols_of, return_inverse=True)
-        sums = np.zeros(len(touched), sim.dtype)
-        np.add.at(sums, at_col, vals)
-        ok = sums > 0
+        # summed in float32, row after row, the way scipy's sum(axis=0) does
+        scores = np.zeros(sim.shape[1], sim.dtype)
+        np.add.at(scores, cols_of, vals)
         seen = ctx.seen_rows(user)
-        if len(seen):
-            ok &= ~np.isin(touched, seen, assume_unique=True)
-        keep = np.flatnonzero(ok)
-        pick = keep[np.lexsort((touched[keep], -sums[keep]))[:k]]
-        if not len(pick):
+        scores[seen[seen < len(scores)]] = 0.0  # items added live are not in sim_
+        found = np.flatnonzero(scores > 0)
+        if len(found) > k:  # the k best and everything tied with the k-th
+            kth = np.partition(scores[found], len(found) - k)[len(found) - k]
+            found = found[scores[found] >= kth]
+        rows = found[np.lexsort((found, -scores[found]))[:k]]  # equal sums in row order
+        if not len(rows):
             return Shortlist([], [])
-        rows = touched[pick]
-        at = np.full(len(touched), -1, np.int64)
-        at[pick] = np.arange(len(pick))
-        mine = at[at_col]
+        at = np.full(sim.shape[1], -1, np.int64)
+        at[rows] = np.arange(len(rows))
+        mine = at[cols_of]
         hit = mine >= 0
         cols = np.zeros((len(liked), len(rows)), sim.dtype)
         cols[which[hit], mine[hit]] = vals[hit]
@@ -165,7 +163,7 @@ class CoOccurrence(Channel):
         liked_ids = np.array([ctx.item_ids[r] for r in liked], dtype=object)
         return Shortlist(
             rows,
-            sums[pick].astype(np.float64),
+            scores[rows].astype(np.float64),
             {
                 "because": liked_ids[best],
                 "similarity": cols[best, np.arange(len(rows))].astype(np.float64),
