@@ -13,12 +13,10 @@ from roost.recommend.base import Channel, Shortlist
 from roost.recommend.context import RecContext
 
 
-def _first(order: np.ndarray, k: int, exclude: np.ndarray) -> np.ndarray:
-    """The first ``k`` of ``order`` (rows, best first) not in the sorted rows ``exclude``."""
-    if not len(exclude):
-        return order[:k]
-    head = order[: k + len(exclude)]
-    return head[~np.isin(head, exclude, assume_unique=True)][:k]
+def _first(ctx: RecContext, user: str, order: np.ndarray, k: int) -> np.ndarray:
+    """The first ``k`` of ``order`` (rows, best first) that ``user`` has not seen."""
+    head = order[: k + len(ctx.seen_rows(user))]
+    return head[ctx.not_seen(user, head)][:k]
 
 
 class _Ranked:
@@ -48,7 +46,7 @@ class Popular(Channel):
             self._ranked = _Ranked()
         pop = ctx.popularity
         order, _ = self._ranked.get(ctx, lambda: np.where(pop > 0, pop, -np.inf))
-        rows = _first(order, k, ctx.seen_rows(user))
+        rows = _first(ctx, user, order, k)
         p = pop[rows].astype(np.float64)
         top = float(p[0]) if len(rows) else 1.0
         return Shortlist(rows, p / top, {"popularity": p}, {"popularity": 3})
@@ -71,7 +69,7 @@ class Fresh(Channel):
             return np.where(age <= self.max_age_days, -age, -np.inf)
 
         order, s = self._ranked.get(ctx, score)
-        rows = _first(order, k, ctx.seen_rows(user))
+        rows = _first(ctx, user, order, k)
         age = -s[rows].astype(np.float64)
         return Shortlist(rows, 1.0 / (1.0 + age), {"age_days": age}, {"age_days": 1})
 
@@ -91,7 +89,7 @@ class Followed(Channel):
         if not rows:
             return Shortlist([], [])
         arr = np.array(sorted(set(rows)), np.int64)
-        arr = arr[~np.isin(arr, ctx.seen_rows(user), assume_unique=True)]
+        arr = arr[ctx.not_seen(user, arr)]
         age = ctx.age_days(arr)
         pick = np.argsort(age, kind="stable")[:k]
         arr = arr[pick]

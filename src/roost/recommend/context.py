@@ -265,5 +265,16 @@ class RecContext:
         created = self.created[rows]
         return np.where(np.isnan(created), np.inf, (self.now - np.nan_to_num(created)) / DAY)
 
+    def not_seen(self, user: str, rows: np.ndarray) -> np.ndarray:
+        """A mask over ``rows`` (any shape): true where ``user`` has not interacted with the
+        item. One binary search per row in the sorted seen rows; np.isin sorts both sides
+        on every call, which cost a request's channels 50 microseconds each."""
+        seen = self.seen_rows(user)
+        rows = np.asarray(rows)
+        if not len(seen):
+            return np.ones(rows.shape, bool)
+        at = np.minimum(np.searchsorted(seen, rows), len(seen) - 1)
+        return seen[at] != rows
+
     def __len__(self) -> int:
         return len(self.item_ids)

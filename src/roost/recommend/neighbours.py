@@ -98,15 +98,19 @@ class NeighbourTable:
         """``(top, sims)``, each ``(len(rows), k)``: the rows' neighbours without
         themselves, best first (``-1`` and NaN pad a row with fewer)."""
         rows = np.asarray(rows, np.int64)
-        top = self.top[rows].astype(np.int64)
-        sims = self.sims[rows]
-        # the row itself moves to the end (stable: the others keep their order)
-        order = np.argsort(top == rows[:, None], axis=1, kind="stable")
-        top = np.take_along_axis(top, order, 1)
-        sims = np.take_along_axis(sims, order, 1)
-        own = top == rows[:, None]
-        top[own] = -1
-        sims = np.where(own, np.float32(np.nan), sims)
+        table = self.__dict__.get("_others")
+        if table is None:
+            # every row's list without the row itself, done once for the whole table (a
+            # request used to sort its rows' lists each time)
+            own = np.arange(len(self.top))[:, None]
+            # the row itself moves to the end (stable: the others keep their order)
+            order = np.argsort(self.top == own, axis=1, kind="stable")
+            top = np.take_along_axis(self.top, order, 1)
+            sims = np.take_along_axis(self.sims, order, 1)
+            is_own = top == own
+            table = self._others = (np.where(is_own, -1, top), np.where(is_own, np.nan, sims))
+        top = table[0][rows, :k].astype(np.int64)
+        sims = table[1][rows, :k]
         if top.shape[1] < k:
             pad = k - top.shape[1]
             top = np.pad(top, ((0, 0), (0, pad)), constant_values=-1)

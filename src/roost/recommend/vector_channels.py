@@ -93,9 +93,7 @@ class ItemToItem(_VectorChannel):
         rows = np.where(top >= 0, self.space.ctx_rows(ctx)[np.maximum(top, 0)], -1)
         # lists are best first: what stops at the cut-off is every similarity below it
         ok = (rows >= 0) & (sims >= self.cutoff)
-        seen = ctx.seen_rows(user)
-        if len(seen):
-            ok &= ~np.isin(rows, seen)
+        ok &= ctx.not_seen(user, rows)
         src, rank = np.nonzero(ok)  # in the order the user's items and their lists come
         if not len(src):
             return Shortlist([], [])
@@ -110,7 +108,8 @@ class ItemToItem(_VectorChannel):
         total = np.bincount(group, weights=hit_sims, minlength=len(uniq))
         # each candidate's best similarity, the earliest of equals: the item behind it
         order = np.lexsort((np.arange(len(group)), -hit_sims, group))
-        head = order[np.r_[True, group[order][1:] != group[order][:-1]]]
+        g = group[order]
+        head = order[np.concatenate(([True], g[1:] != g[:-1]))]
         cand = uniq[by_first]
         pop, fresh = popularity_freshness(ctx, cand, self.half_life_days)
         score = total * (1 + self.popularity_weight * pop) * (1 + self.freshness_weight * fresh)
@@ -173,7 +172,7 @@ class UserToItem(_VectorChannel):
         rows = np.where(pos[0] >= 0, self.space.ctx_rows(ctx)[np.maximum(pos[0], 0)], -1)
         ok = (rows >= 0) & np.isfinite(scores[0])
         if seen:
-            ok &= ~np.isin(rows, ctx.seen_rows(user))
+            ok &= ctx.not_seen(user, rows)
         pick = np.flatnonzero(ok)[:k]
         return Shortlist(rows[pick], scores[0][pick].astype(np.float64), {"version": self.version})
 
@@ -333,9 +332,8 @@ class ClusterRecall(_VectorChannel):
         if c is None or not self.tally_[c]:
             return Shortlist([], [])
         rows, scores = self._ranked(c)
-        seen = ctx.seen_rows(user)
-        head = rows[: k + len(seen)]
-        pick = np.flatnonzero(~np.isin(head, seen, assume_unique=True))[:k]
+        head = rows[: k + len(ctx.seen_rows(user))]
+        pick = np.flatnonzero(ctx.not_seen(user, head))[:k]
         best = float(scores[pick[0]]) if len(pick) else 1.0
         return Shortlist(head[pick], scores[pick] / best, {"cluster": c, "version": self.version})
 
