@@ -8,6 +8,7 @@ import time
 import pytest
 
 from roost.recommend.cache import ResultCache
+from roost.types import RoostError
 
 
 # --- the cache on its own ----------------------------------------------------------------
@@ -70,6 +71,20 @@ def test_entries_expire_and_the_oldest_go_first():
     assert c.get_or_compute("b", None, compute) == 5
 
 
+def test_get_serves_only_what_get_or_compute_would():
+    c = ResultCache(ttl=60)
+    assert c.get("k", "u") is None and (c.hits, c.misses) == (0, 0)
+    c.get_or_compute("k", "u", lambda: "v")
+    assert c.get("k", "u") == "v"
+    c.invalidate_users(["u"])
+    assert c.get("k", "u") is None
+    c.get_or_compute("k", "u", lambda: "w")
+    c.invalidate_all()
+    assert c.get("k", "u") is None
+    assert (c.hits, c.misses) == (1, 2)
+    assert ResultCache(ttl=0).get("k", "u") is None
+
+
 def test_ttl_zero_turns_it_off_and_bad_settings_are_refused():
     c = ResultCache(ttl=0)
     calls, compute = counter()
@@ -94,6 +109,21 @@ def test_repeated_queries_are_hits(engine):
     assert engine.search("robin", k=3) is s
     assert engine.search("robin", k=3, mode="lexical") is not s
     assert engine.cache.hits == 2
+
+
+def test_cache_only_looks_without_computing_and_counts_hits_once(engine):
+    assert engine.recommend("u1", k=5, cache_only=True) is None  # nothing computed
+    assert (engine.cache.hits, engine.cache.misses) == (0, 0)
+    first = engine.recommend("u1", k=5)
+    assert engine.recommend("u1", k=5, cache_only=True) is first
+    assert engine.search("robin", k=3, cache_only=True) is None
+    s = engine.search("robin", k=3)
+    assert engine.search("robin", k=3, cache_only=True) is s
+    assert (engine.cache.hits, engine.cache.misses) == (2, 2)
+    engine.add_events([{"user_id": "u1", "item_id": first.items[0].id, "kind": "like"}])
+    assert engine.recommend("u1", k=5, cache_only=True) is None  # the like made it stale
+    with pytest.raises(RoostError, match="unknown surface"):
+        engine.recommend("u1", surface="nope", cache_only=True)  # checked all the same
 
 
 def test_a_like_recomputes_that_users_list_and_no_one_elses(engine):

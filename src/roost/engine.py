@@ -191,9 +191,13 @@ class Engine:
         k: int = 10,
         explain: bool = True,
         filters: dict | None = None,
-    ) -> Result:
+        cache_only: bool = False,
+    ) -> Result | None:
         """Recommendations for ``user`` on ``surface``; a user with no history (or none
-        known) gets the cold-start channels (popular, fresh, followed)."""
+        known) gets the cold-start channels (popular, fresh, followed).
+
+        ``cache_only``: the cached result, or None without computing one (a server looks
+        there first on its event loop and sends only misses to its query thread)."""
         k = _check_k(k)
         st = self._state
         pipe = st.pipelines.get(surface)
@@ -203,6 +207,8 @@ class Engine:
         extra = from_spec(filters)
         user = str(user)
         key = ("recommend", surface, user, k, bool(explain), _spec_key(filters))
+        if cache_only:
+            return self._cached("recommend", key, user)
         with self.latency.timed("recommend"):
             return self.cache.get_or_compute(
                 key,
@@ -211,10 +217,17 @@ class Engine:
             )
 
     def similar(
-        self, item: str, *, k: int = 10, version: str | None = None, filters: dict | None = None
-    ) -> Result:
+        self,
+        item: str,
+        *,
+        k: int = 10,
+        version: str | None = None,
+        filters: dict | None = None,
+        cache_only: bool = False,
+    ) -> Result | None:
         """Items like ``item`` ("more like this"): its nearest neighbours in the first of
-        the ``similar`` surface's versions that knows it (or in ``version``)."""
+        the ``similar`` surface's versions that knows it (or in ``version``).
+        ``cache_only`` as in :meth:`recommend`."""
         k = _check_k(k)
         st = self._state
         st.ctx.row(item)  # UnknownIdError names an unknown item
@@ -228,15 +241,24 @@ class Engine:
             [FILTERS[f]() for f in surface.filters] + from_spec(surface.where) + from_spec(filters)
         )
         key = ("similar", str(item), k, version, _spec_key(filters))
+        if cache_only:
+            return self._cached("similar", key, None)
         with self.latency.timed("similar"):
             return self.cache.get_or_compute(
                 key, None, lambda: similar_items(st.ctx, item, spaces, rules, k)
             )
 
     def search(
-        self, query: str, *, mode: str = "hybrid", k: int = 10, filters: dict | None = None
-    ) -> Result:
-        """Semantic, lexical or hybrid search over item text."""
+        self,
+        query: str,
+        *,
+        mode: str = "hybrid",
+        k: int = 10,
+        filters: dict | None = None,
+        cache_only: bool = False,
+    ) -> Result | None:
+        """Semantic, lexical or hybrid search over item text. ``cache_only`` as in
+        :meth:`recommend`."""
         k = _check_k(k)
         if mode not in SEARCH_MODES:
             raise RoostError(f"unknown search mode {mode!r}; use one of {', '.join(SEARCH_MODES)}")
@@ -247,12 +269,22 @@ class Engine:
             raise RoostError(
                 "search is not available in this home (build it with `roost demo` first)"
             )
-        keep = _search_keep(st.ctx, from_spec(filters))
+        rules = from_spec(filters)
         key = ("search", query, mode, k, _spec_key(filters))
+        if cache_only:
+            return self._cached(f"search.{mode}", key, None)
+        keep = _search_keep(st.ctx, rules)
         with self.latency.timed(f"search.{mode}"):
             return self.cache.get_or_compute(
                 key, None, lambda: self._search(st, query, mode, k, keep)
             )
+
+    def _cached(self, name: str, key: tuple, user: str | None) -> Result | None:
+        started = time.perf_counter()
+        hit = self.cache.get(key, user)
+        if hit is not None:
+            self.latency.record(name, time.perf_counter() - started)
+        return hit
 
     @staticmethod
     def _search(st: _State, query: str, mode: str, k: int, keep: Any) -> Result:

@@ -337,7 +337,15 @@ def test_metrics(api):
     api.get("/recommend/wren", headers=read(api))  # the same request again: a cache hit
     text = api.get("/metrics", headers=read(api)).text
     hits = re.search(r'roost_cache_lookups_total\{outcome="hit"\} (\S+)', text)
+    misses = re.search(r'roost_cache_lookups_total\{outcome="miss"\} (\S+)', text)
     assert hits and float(hits.group(1)) >= 1
+    # the event loop's look at the cache before a miss goes to the query thread is not
+    # a second miss
+    before = float(misses.group(1))
+    api.get("/recommend/wren?k=3", headers=read(api))  # new
+    text = api.get("/metrics", headers=read(api)).text
+    misses = re.search(r'roost_cache_lookups_total\{outcome="miss"\} (\S+)', text)
+    assert float(misses.group(1)) == before + 1
 
 
 def test_ready_is_503_while_the_engine_loads(template, tmp_path):

@@ -50,6 +50,23 @@ class ResultCache:
     def enabled(self) -> bool:
         return self.ttl > 0 and self.max_entries > 0
 
+    def get(self, key: Hashable, user: str | None) -> Any | None:
+        """The cached result for ``key`` if one may be served, else None. A hit counts; a
+        miss does not (the caller goes on to :meth:`get_or_compute`, which counts it)."""
+        if not self.enabled:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[2] <= now:
+                return None
+            ugen = self._users.get(user, 0) if user is not None else 0
+            if entry[:2] != (self._global, ugen):
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return entry[3]
+
     def get_or_compute(self, key: Hashable, user: str | None, compute: Callable[[], Any]) -> Any:
         """The cached result for ``key`` (its ``user``'s, or None for user-free queries),
         or ``compute()`` stored for next time."""

@@ -109,10 +109,12 @@ def router(settings: ServiceSettings) -> APIRouter:
     async def recommend(request: Request, user: str) -> Response:
         """Recommendations for ``user`` on ``surface``, each with why (when ``explain``)."""
         eng, p = await engine(request), await rec_q(request)
-        result = await runtime(request).query(
-            eng.recommend, user, surface=p.surface, k=p.k, explain=p.explain,
-            filters=filter_spec(p),
-        )  # fmt: skip
+        asked = {"surface": p.surface, "k": p.k, "explain": p.explain, "filters": filter_spec(p)}
+        # a cached answer is a dictionary lookup: served here on the event loop; only a
+        # miss waits for the query thread
+        result = eng.recommend(user, **asked, cache_only=True)
+        if result is None:
+            result = await runtime(request).query(eng.recommend, user, **asked)
         return json_response(result.to_dict())
 
     @r.get("/users/{user}/history", response_model=Recommendations,
@@ -142,9 +144,10 @@ def router(settings: ServiceSettings) -> APIRouter:
     async def search(request: Request) -> Response:
         """Search item text: ``semantic`` (vectors), ``lexical`` (BM25) or ``hybrid`` (fused)."""
         eng, p = await engine(request), await search_q(request)
-        result = await runtime(request).query(
-            eng.search, p.q, mode=p.mode, k=p.k, filters=filter_spec(p)
-        )
+        asked = {"mode": p.mode, "k": p.k, "filters": filter_spec(p)}
+        result = eng.search(p.q, **asked, cache_only=True)  # as /recommend does
+        if result is None:
+            result = await runtime(request).query(eng.search, p.q, **asked)
         return json_response(result.to_dict())
 
     @r.post("/embed", response_model=EmbedOut)
