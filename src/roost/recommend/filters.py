@@ -16,8 +16,7 @@ class Seen(Filter):
     name = "seen"
 
     def keep(self, ctx: RecContext, user: str, rows: list[int]) -> list[bool]:
-        seen = ctx.seen(user)
-        return [r not in seen for r in rows]
+        return ctx.not_seen(user, np.asarray(rows, np.int64)).tolist()
 
 
 class Blocked(Filter):
@@ -34,6 +33,8 @@ class Blocked(Filter):
             ctx.index[i] for i in self.items if i in ctx.index
         }
         authors = ctx.blocked_authors.get(user, set()) | set(self.authors)
+        if not items and not authors:  # the usual case: nothing blocked
+            return [True] * len(rows)
         return [r not in items and ctx.authors[r] not in authors for r in rows]
 
 
@@ -43,7 +44,7 @@ class Unsafe(Filter):
     name = "unsafe"
 
     def keep(self, ctx: RecContext, user: str, rows: list[int]) -> list[bool]:
-        return [not ctx.unsafe[r] for r in rows]
+        return (~ctx.unsafe[np.asarray(rows, np.int64)]).tolist()
 
 
 class InStock(Filter):
@@ -52,7 +53,7 @@ class InStock(Filter):
     name = "in_stock"
 
     def keep(self, ctx: RecContext, user: str, rows: list[int]) -> list[bool]:
-        return [not ctx.out_of_stock[r] for r in rows]
+        return (~ctx.out_of_stock[np.asarray(rows, np.int64)]).tolist()
 
 
 class Category(Filter):

@@ -100,12 +100,15 @@ class Pipeline:
         pool = Pool.merge(found, drop=ctx.deleted)
         lap("hydrate")
         removed: dict[str, int] = {}
+        alive = np.arange(len(pool))  # each rule sees what the ones before it kept
         for f in (*self.filters, *filters):
-            if not len(pool):
+            if not len(alive):
                 break
-            keep = np.asarray(f.keep(ctx, user, pool.rows.tolist()), bool)
-            removed[f.name] = removed.get(f.name, 0) + int(len(pool) - keep.sum())
-            pool = pool.take(keep)
+            keep = np.asarray(f.keep(ctx, user, pool.rows[alive].tolist()), bool)
+            removed[f.name] = removed.get(f.name, 0) + int(len(alive) - keep.sum())
+            alive = alive[keep]
+        if len(alive) < len(pool):
+            pool = pool.take(alive)
         lap("filter")
         return pool, removed
 
