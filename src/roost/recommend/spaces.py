@@ -138,11 +138,20 @@ class VectorSpace(UserVectors):
         out = np.zeros((len(pos), self.dim), np.float32)
         base = (pos >= 0) & (pos < n0)
         if base.any():
-            out[base] = self.version.vectors[pos[base]]
+            out[base] = self._stored()[pos[base]]
         live = pos >= n0
         if live.any():
             out[live] = self._extra_vecs[pos[live] - n0]
         return out, pos >= 0
+
+    def _stored(self) -> np.ndarray:
+        """The version's vectors as a plain array over the same memory: indexing a
+        np.memmap builds a memmap object per call, which cost a request tens of
+        microseconds in fold-in and MMR."""
+        v = self.__dict__.get("_plain")
+        if v is None:
+            v = self._plain = np.asarray(self.version.vectors)
+        return v
 
     def positions(self, ctx: Any) -> np.ndarray:
         """For every item row of ``ctx`` (a RecContext), its row here, -1 where unknown.
@@ -168,7 +177,7 @@ class VectorSpace(UserVectors):
             u = u / max(float(np.linalg.norm(u)), 1e-12)
         else:
             n0 = len(self.version)
-            base = np.asarray(self.version.vectors)
+            base = self._stored()
             v = np.zeros((len(pos), self.dim), np.float32)
             b = known & (pos < n0)
             v[b] = base[pos[b]]
