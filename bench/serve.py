@@ -6,10 +6,13 @@ Roost runs twice: with its result cache off (every request runs the whole pipeli
 How often a request is a repeat depends on the workload: ``--users`` sets how many distinct
 users (and search queries) the clients draw from, uniformly.
 
-Both servers run as separate processes (uvicorn, one worker, access log off); a client
-process drives each with C concurrent keep-alive connections (httpx, asyncio) for a fixed
-time per endpoint. The ratio Roost / bare says what the recommender, the search and the
-service's own layers (auth, metrics, validation) cost over the framework itself.
+The three servers run as separate processes (uvicorn, one worker, access log off), all
+up at once; a client process drives one at a time with C concurrent keep-alive connections
+(httpx, asyncio), in rounds where the servers take turns, and each round's Roost / bare
+ratio is taken from runs seconds apart (a shared machine's speed drifts over minutes).
+The ratio says what the recommender, the search and the service's own layers (auth,
+metrics, validation) cost over the framework itself. "Cache off" turns off the result
+cache only: search still keeps the vectors of the last 1,024 distinct queries.
 
     python bench/serve.py --home ./.roost          # a home built by `roost demo --no-serve`
     python bench/serve.py                          # builds one in bench/out/serve-home first
@@ -134,7 +137,7 @@ async def drive(base: str, paths: list[str], headers: dict, clients: int, second
         await asyncio.gather(*(worker(i) for i in range(clients)))
         wall = time.perf_counter() - started
     lat = np.array(latencies) * 1e3
-    return {"requests": len(lat), "errors": errors, "rps": len(lat) / wall,
+    return {"requests": len(lat), "errors": errors, "rps": len(lat) / wall, "lat": lat,
             "p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99))}  # fmt: skip
 
 
@@ -236,12 +239,13 @@ def main() -> None:
     )
     ap.add_argument("--clients", type=int, default=8, help="concurrent connections")
     ap.add_argument("--users", type=int, default=200, help="distinct users and queries drawn")
-    ap.add_argument("--seconds", type=float, default=10.0, help="duration per endpoint and server")
+    ap.add_argument("--seconds", type=float, default=4.0, help="duration of one timed run")
+    ap.add_argument("--rounds", type=int, default=5, help="timed runs per server and endpoint")
     ap.add_argument(
         "--warmup",
         type=float,
-        default=2.0,
-        help="seconds of requests before each timed run (covers the engine's background work)",
+        default=5.0,
+        help="seconds of requests per server and endpoint before the first round",
     )
     ap.add_argument(
         "--append", action="store_true", help="append the results to docs/benchmarks.md"
@@ -259,37 +263,61 @@ def main() -> None:
     key, record = keys.create("read", name="bench/serve.py")
     paths = workload(home, args.users)
     load_before = os.getloadavg()[0]
-    results: dict[tuple[str, str], dict] = {}
+    # All three servers run at once and take turns, round after round: a shared machine's
+    # speed drifts over minutes, and a ratio taken within a round (seconds apart) is not
+    # moved by that drift the way one taken between servers measured minutes apart is.
+    runs: dict[tuple[str, str], list[dict]] = {}
+    servers: dict[str, tuple[subprocess.Popen, str]] = {}
     try:
         for kind in SERVERS:
-            proc, base = start(kind, home)
-            try:
-                headers = {"X-API-Key": key} if kind != "bare" else {}
-                for endpoint, ps in paths.items():
-                    asyncio.run(drive(base, ps[:20], headers, args.clients, args.warmup))
-                    before = cache_lookups(base, headers) if kind != "bare" else (0, 0)
-                    results[(kind, endpoint)] = r = asyncio.run(
-                        drive(base, ps, headers, args.clients, args.seconds)
-                    )
+            servers[kind] = start(kind, home)
+        headers = {kind: {"X-API-Key": key} if kind != "bare" else {} for kind in SERVERS}
+        for kind, (_, base) in servers.items():
+            for ps in paths.values():
+                asyncio.run(drive(base, ps, headers[kind], args.clients, args.warmup))
+        for rnd in range(args.rounds):
+            order = SERVERS[rnd % 3 :] + SERVERS[: rnd % 3]  # who goes first rotates
+            for endpoint, ps in paths.items():
+                for kind in order:
+                    base = servers[kind][1]
+                    before = cache_lookups(base, headers[kind]) if kind != "bare" else (0, 0)
+                    r = asyncio.run(drive(base, ps, headers[kind], args.clients, args.seconds))
                     if kind != "bare":
-                        after = cache_lookups(base, headers)
-                        hits, misses = after[0] - before[0], after[1] - before[1]
-                        r["hit_rate"] = hits / max(hits + misses, 1)
-            finally:
-                proc.terminate()
-                proc.wait(30)
+                        after = cache_lookups(base, headers[kind])
+                        r["hits"], r["misses"] = after[0] - before[0], after[1] - before[1]
+                    runs.setdefault((kind, endpoint), []).append(r)
     finally:
+        for proc, _ in servers.values():
+            proc.terminate()
+        for proc, _ in servers.values():
+            proc.wait(30)
         keys.revoke(record.id)
+    results: dict[tuple[str, str], dict] = {}
+    for (kind, endpoint), rs in runs.items():
+        lat = np.concatenate([r["lat"] for r in rs])
+        bare = runs[("bare", endpoint)]
+        results[(kind, endpoint)] = {
+            "requests": sum(r["requests"] for r in rs),
+            "errors": sum(r["errors"] for r in rs),
+            "rps": float(np.median([r["rps"] for r in rs])),
+            "p50": float(np.percentile(lat, 50)),
+            "p99": float(np.percentile(lat, 99)),
+            "ratio": float(np.median([r["rps"] / b["rps"] for r, b in zip(rs, bare, strict=True)])),
+            "ratios": [r["rps"] / b["rps"] for r, b in zip(rs, bare, strict=True)],
+        }
+        if kind != "bare":
+            hits, misses = sum(r["hits"] for r in rs), sum(r["misses"] for r in rs)
+            results[(kind, endpoint)]["hit_rate"] = hits / max(hits + misses, 1)
     engine_ms = in_process(home, paths)
     load_after = os.getloadavg()[0]
-    rows = ["| endpoint | server | requests | errors | req/s | p50 (ms) | p99 (ms) | cache hits | Roost / bare (req/s) |",
+    rows = ["| endpoint | server | requests | errors | req/s (median) | p50 (ms) | p99 (ms) | cache hits | Roost / bare, median of rounds (min-max) |",
             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     names = {"bare": "bare", "roost": "roost, cache off", "roost-cached": "roost, cache on"}
     for endpoint in paths:
-        bare = results[("bare", endpoint)]
         for kind in SERVERS:
             r = results[(kind, endpoint)]
-            ratio = f"{r['rps'] / bare['rps']:.3f}x" if kind != "bare" else ""
+            ratio = (f"{r['ratio']:.3f}x ({min(r['ratios']):.2f}-{max(r['ratios']):.2f})"
+                     if kind != "bare" else "")  # fmt: skip
             hit = f"{r['hit_rate']:.0%}" if "hit_rate" in r else ""
             rows.append(f"| /{endpoint} | {names[kind]} | {r['requests']} | {r['errors']} | {r['rps']:.0f} | "
                         f"{r['p50']:.1f} | {r['p99']:.1f} | {hit} | {ratio} |")  # fmt: skip
@@ -306,11 +334,15 @@ def main() -> None:
         body = (
             f"Home: {home} ({len(paths['recommend'])} users with events, {len(paths['search'])} title "
             f"queries). Each server: uvicorn, one worker, access log off, BLAS/OpenMP 1 thread, its own "
-            f"process; the client (httpx, asyncio, {args.clients} keep-alive connections) runs on the same "
-            f"2 cores for {args.seconds:.0f} s per endpoint after a {args.warmup:.0f} s warm-up. 'bare' is a FastAPI app "
+            f"process, all three up at once; the client (httpx, asyncio, {args.clients} keep-alive "
+            f"connections) runs on the same 2 cores and drives one server at a time: after a "
+            f"{args.warmup:.0f} s warm-up of each, {args.rounds} rounds of {args.seconds:.0f} s per "
+            f"server and endpoint, the servers taking turns (who goes first rotates), the ratio "
+            f"taken within each round. 'bare' is a FastAPI app "
             f"with the same routes returning a constant list of 10 items; Roost serves the real home "
             f"with a read key (auth, metrics, validation, the engine), once with its result cache "
-            f"off and once on (30 s ttl), the clients drawing uniformly from {args.users} users "
+            f"off (search still keeps the vectors of its last 1,024 queries) and once on (30 s "
+            f"ttl), the clients drawing uniformly from {args.users} users "
             f"and {args.users} queries. Load average (1 min) "
             f"{load_before:.1f} before, {load_after:.1f} after (shared machine).\n\n{table}\n"
         )
