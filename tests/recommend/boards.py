@@ -111,3 +111,18 @@ def make_home(
             tr = get("transformer")(onnx_model="packaged").fit(catalog)
             vs.put(tr.embedding_set(catalog), alias="text")
     return path
+
+
+def served_board(path: Path, aliases: frozenset[str] = frozenset({"collab"})):
+    """``(catalog, spaces)`` of a fresh board home at ``path``: the catalog as stored and
+    the versions named by ``aliases`` opened for serving (none may fail to open)."""
+    from roost.recommend.serving import open_spaces
+    from roost.store import Home
+
+    home = Home.at(make_home(path))
+    with open_store(home, create=False) as s:
+        catalog = s.catalog()
+    with VersionStore(home, create=False) as vs:
+        spaces, problems = open_spaces(vs, home, set(aliases))
+    assert not problems, problems
+    return catalog, spaces

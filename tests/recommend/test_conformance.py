@@ -5,29 +5,21 @@ from __future__ import annotations
 import math
 
 import pytest
-from boards import make_home
+from boards import served_board
 
 from roost.recommend.base import Shortlist
 from roost.recommend.context import RecContext
 from roost.recommend.filters import FILTERS, Category, FieldEquals, MaxAge, Seen, from_spec
 from roost.recommend.pipeline import Pipeline
 from roost.recommend.rankers import RANKERS
-from roost.recommend.serving import open_spaces
 from roost.recommend.surfaces import ALL_CHANNELS, default
 from roost.recommend.training import train_ranker
 from roost.recommend.vector_channels import VECTOR_CHANNELS
-from roost.store import Home, open_store
-from roost.store.versions import VersionStore
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    home = Home.at(make_home(tmp_path_factory.mktemp("conf") / "home"))
-    with open_store(home, create=False) as s:
-        catalog = s.catalog()
-    with VersionStore(home, create=False) as vs:
-        spaces, problems = open_spaces(vs, home, {"collab"})
-    assert not problems
+    catalog, spaces = served_board(tmp_path_factory.mktemp("conf") / "home")
     return catalog, RecContext.from_catalog(catalog), spaces
 
 

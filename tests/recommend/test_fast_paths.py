@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from boards import make_home
+from boards import served_board
 
 from roost.data.frames import Catalog
 from roost.recommend.base import Candidate, Pool
@@ -13,20 +13,12 @@ from roost.recommend.channels import Popular
 from roost.recommend.context import RecContext
 from roost.recommend.learned import Features
 from roost.recommend.rankers import Blend
-from roost.recommend.serving import open_spaces
 from roost.recommend.vector_channels import ClusterRecall
-from roost.store import Home, open_store
-from roost.store.versions import VersionStore
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    home = Home.at(make_home(tmp_path_factory.mktemp("fast") / "home"))
-    with open_store(home, create=False) as s:
-        catalog = s.catalog()
-    with VersionStore(home, create=False) as vs:
-        spaces, _ = open_spaces(vs, home, {"collab"})
-    return catalog, spaces
+    return served_board(tmp_path_factory.mktemp("fast") / "home")
 
 
 def _found(seed: int, n_items: int = 40):

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from boards import make_home
+from boards import served_board
 
 from roost.index.topk import normalize_rows
 from roost.recommend.context import RecContext
 from roost.recommend.neighbours import NeighbourTable
-from roost.recommend.serving import build_neighbour_tables, open_spaces
+from roost.recommend.serving import build_neighbour_tables
 from roost.recommend.spaces import VectorSpace
 from roost.recommend.vector_channels import ItemToItem
-from roost.store import Home, open_store
 from roost.store.manifest import VectorSet, Version
-from roost.store.versions import VersionStore
 
 
 def _space(n: int = 300, dim: int = 16, seed: int = 0) -> VectorSpace:
@@ -108,11 +106,7 @@ def test_too_large_a_version_keeps_the_per_request_path(monkeypatch):
 
 @pytest.fixture(scope="module")
 def board(tmp_path_factory):
-    home = Home.at(make_home(tmp_path_factory.mktemp("nt") / "home"))
-    with open_store(home, create=False) as s:
-        catalog = s.catalog()
-    with VersionStore(home, create=False) as vs:
-        spaces, _ = open_spaces(vs, home, {"collab"})
+    catalog, spaces = served_board(tmp_path_factory.mktemp("nt") / "home")
     return catalog, spaces["collab"]
 
 

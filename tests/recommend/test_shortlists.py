@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from boards import make_home
+from boards import make_home, served_board
 
 from roost.recommend.base import Pool, Shortlist
 from roost.recommend.channels import Followed, Fresh, Popular
@@ -13,18 +13,13 @@ from roost.recommend.context import RecContext
 from roost.recommend.rankers import mmr_order
 from roost.recommend.serving import open_spaces
 from roost.recommend.vector_channels import ClusterRecall, UserToItem
-from roost.store import Home, open_store
+from roost.store import Home
 from roost.store.versions import VersionStore
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    home = Home.at(make_home(tmp_path_factory.mktemp("short") / "home"))
-    with open_store(home, create=False) as s:
-        catalog = s.catalog()
-    with VersionStore(home, create=False) as vs:
-        spaces, _ = open_spaces(vs, home, {"collab"})
-    return catalog, spaces
+    return served_board(tmp_path_factory.mktemp("short") / "home")
 
 
 def test_a_shortlist_reads_as_its_tuples():

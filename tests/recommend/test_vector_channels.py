@@ -5,26 +5,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from boards import make_home
+from boards import served_board
 
 from roost.recommend import spaces as spaces_mod
 from roost.recommend.context import RecContext
 from roost.recommend.learned import LearnedRanker
-from roost.recommend.serving import open_spaces
 from roost.recommend.surfaces import default
 from roost.recommend.training import time_split, train_ranker
 from roost.recommend.vector_channels import ClusterRecall, ItemToItem, UserToItem, elbow
-from roost.store import Home, open_store
-from roost.store.versions import VersionStore
 
 
 @pytest.fixture(scope="module")
 def board(tmp_path_factory):
-    home = Home.at(make_home(tmp_path_factory.mktemp("vc") / "home"))
-    with open_store(home, create=False) as s:
-        catalog = s.catalog()
-    with VersionStore(home, create=False) as vs:
-        spaces, _ = open_spaces(vs, home, {"collab"})
+    catalog, spaces = served_board(tmp_path_factory.mktemp("vc") / "home")
     return catalog, spaces["collab"]
 
 
