@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -50,3 +51,18 @@ def test_exact_search_matches_brute_force_in_any_chunking(nq, n, k, metric, bloc
 def test_normalize_rows_keeps_zero_rows():
     x = np.array([[3.0, 4.0], [0.0, 0.0]], dtype=np.float32)
     np.testing.assert_allclose(normalize_rows(x), [[0.6, 0.8], [0.0, 0.0]])
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_one_query_and_a_batch_break_ties_alike(seed):
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 4, size=(6, 300)).astype(np.float32)  # ties everywhere
+    scores[2] = 0.0  # a row of nothing but ties
+    for k in (1, 5, 37, 300):
+        idx, vals = top_k(scores, k)
+        for i in range(len(scores)):
+            one_idx, one_vals = top_k(scores[i : i + 1], k)
+            assert idx[i].tolist() == one_idx[0].tolist()
+            want = sorted(range(300), key=lambda j: (-scores[i, j], j))[:k]
+            assert idx[i].tolist() == want
+            np.testing.assert_array_equal(vals[i], scores[i, want])
