@@ -47,6 +47,15 @@ class NeighbourTable:
         self.sims = sims
         self.size = size
         self.want = want
+        # Every row's list without the row itself, made once with the table (off the
+        # request path) so a lookup only slices: the row moves to the end (stable: the
+        # others keep their order) and becomes -1 / NaN.
+        own = np.arange(len(top))[:, None]
+        order = np.argsort(top == own, axis=1, kind="stable")
+        others = np.take_along_axis(top, order, 1)
+        is_own = others == own
+        self._others_top = np.where(is_own, -1, others)
+        self._others_sims = np.where(is_own, np.nan, np.take_along_axis(sims, order, 1))
 
     @property
     def k(self) -> int:
@@ -98,19 +107,8 @@ class NeighbourTable:
         """``(top, sims)``, each ``(len(rows), k)``: the rows' neighbours without
         themselves, best first (``-1`` and NaN pad a row with fewer)."""
         rows = np.asarray(rows, np.int64)
-        table = self.__dict__.get("_others")
-        if table is None:
-            # every row's list without the row itself, done once for the whole table (a
-            # request used to sort its rows' lists each time)
-            own = np.arange(len(self.top))[:, None]
-            # the row itself moves to the end (stable: the others keep their order)
-            order = np.argsort(self.top == own, axis=1, kind="stable")
-            top = np.take_along_axis(self.top, order, 1)
-            sims = np.take_along_axis(self.sims, order, 1)
-            is_own = top == own
-            table = self._others = (np.where(is_own, -1, top), np.where(is_own, np.nan, sims))
-        top = table[0][rows, :k].astype(np.int64)
-        sims = table[1][rows, :k]
+        top = self._others_top[rows, :k].astype(np.int64)
+        sims = self._others_sims[rows, :k]
         if top.shape[1] < k:
             pad = k - top.shape[1]
             top = np.pad(top, ((0, 0), (0, pad)), constant_values=-1)
