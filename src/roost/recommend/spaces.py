@@ -225,20 +225,12 @@ class VectorSpace(UserVectors):
     # --- search ---------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
         """The ``k`` best items per query in the version's metric, live items included."""
-        q = np.asarray(queries, np.float32).reshape(-1, self.dim)
-        kk = min(k, len(self.index))
-        rows = (
-            [h for h in (self.index.search(q, kk).row(j) for j in range(len(q)))]
-            if kk
-            else [[] for _ in q]
-        )
-        if self._extra_ids:
-            extra = self._score(q, self._extra_vecs)
-            for j, r in enumerate(rows):
-                r.extend(zip(self._extra_ids, extra[j].tolist(), strict=True))
-                r.sort(key=lambda t: -t[1])
-                del r[k:]
-        return [[(i, float(s)) for i, s in r] for r in rows]
+        pos, scores = self.search_positions(queries, k)
+        ids = self._all_ids()
+        return [
+            [(ids[p], s) for p, s in zip(pr.tolist(), sr.tolist(), strict=True) if p >= 0]
+            for pr, sr in zip(pos, scores, strict=True)
+        ]
 
     def search_positions(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`search` as arrays: rows of this space (see :meth:`ctx_rows`), ``-1``
