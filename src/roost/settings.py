@@ -25,8 +25,9 @@ SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in (
         Setting("home", "ROOST_HOME", "./.roost", "the Roost home directory (catalog, versions, indexes)"),
-        Setting("host", "ROOST_HOST", "127.0.0.1", "address the service binds; 0.0.0.0 needs API keys"),
+        Setting("host", "ROOST_HOST", "127.0.0.1", "address the service binds; anything but loopback needs API keys"),
         Setting("port", "ROOST_PORT", 8000, "port the service listens on", int),
+        Setting("open", "ROOST_OPEN", False, "serve without API keys (loopback only): every caller is admin", lambda v: v.strip().lower() in ("1", "true", "yes", "on")),
         Setting("progress", "ROOST_PROGRESS", "auto", "progress bars: auto (when a terminal), on, off"),
         Setting("keys_file", "ROOST_KEYS_FILE", "", "API keys file (hashed keys); empty: <home>/keys.json"),
         Setting("max_body", "ROOST_MAX_BODY", 1_048_576, "largest request body the service accepts, in bytes (413 above)", int),

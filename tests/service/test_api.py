@@ -52,7 +52,7 @@ def test_ready_is_503_when_the_engine_cannot_open(template, tmp_path):
 
     home = copy(template, tmp_path / "home")
     (home / "surfaces.toml").write_text("[home]\nbogus = 1\n")
-    with TestClient(create_app(ServiceSettings(home=home))) as c:
+    with TestClient(create_app(ServiceSettings(home=home, open_access=True))) as c:
         while c.app.state.runtime.loading:
             pass
         r = c.get("/health/ready")
@@ -292,7 +292,7 @@ def test_body_limit(template, tmp_path):
     from roost.service import ServiceSettings, create_app
 
     home = copy(template, tmp_path / "home")
-    with TestClient(create_app(ServiceSettings(home=home, max_body=1000, load_engine=False))) as c:
+    with TestClient(create_app(ServiceSettings(home=home, max_body=1000, load_engine=False, open_access=True))) as c:
         big = {"id": "big", "text": "x" * 2000}
         assert c.post("/items", json=big).status_code == 413
         # No Content-Length (chunked): cut off while streaming.
@@ -373,7 +373,7 @@ def test_ready_is_503_while_the_engine_loads(template, tmp_path):
 
     t = threading.Thread(target=writer, daemon=True)
     t.start()
-    with TestClient(create_app(ServiceSettings(home=home, surfaces=fifo))) as c:
+    with TestClient(create_app(ServiceSettings(home=home, surfaces=fifo, open_access=True))) as c:
         assert c.app.state.runtime.loading
         r = c.get("/health/ready")
         assert r.status_code == 503 and r.json()["problems"] == ["the engine is loading"]
@@ -394,10 +394,10 @@ def test_cors_closed_by_default_open_when_configured(template, tmp_path):
 
     pre = {"Origin": "https://shop.example", "Access-Control-Request-Method": "GET"}
     home = copy(template, tmp_path / "home")
-    with TestClient(create_app(ServiceSettings(home=home, load_engine=False))) as c:
+    with TestClient(create_app(ServiceSettings(home=home, load_engine=False, open_access=True))) as c:
         r = c.options("/items", headers=pre)
         assert "access-control-allow-origin" not in r.headers
-    settings = ServiceSettings(home=home, load_engine=False, cors_origins=("https://shop.example",))
+    settings = ServiceSettings(home=home, load_engine=False, cors_origins=("https://shop.example",), open_access=True)
     with TestClient(create_app(settings)) as c:
         r = c.options("/items", headers=pre)
         assert r.headers["access-control-allow-origin"] == "https://shop.example"
@@ -424,7 +424,7 @@ def test_latency_is_saved_to_the_home_for_roost_stats(template, tmp_path, capsys
 
     home = copy(template, tmp_path / "home")
     keys = make_keys(home)
-    with TestClient(create_app(ServiceSettings(home=home))) as c:
+    with TestClient(create_app(ServiceSettings(home=home, open_access=True))) as c:
         wait_ready(c)
         c.keys = keys
         for _ in range(3):

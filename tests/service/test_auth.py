@@ -152,10 +152,97 @@ def test_open_without_keys_but_a_session_still_needs_csrf(template, tmp_path):
     from roost.service import ServiceSettings, create_app
 
     home = copy(template, tmp_path / "home")
-    with TestClient(create_app(ServiceSettings(home=home))) as c:
+    with TestClient(create_app(ServiceSettings(home=home, open_access=True))) as c:
         wait_ready(c)
-        assert c.get("/items").status_code == 200  # no keys configured: open (loopback only)
+        assert c.get("/items").status_code == 200  # started open (loopback only)
         c.get("/signin")  # the session cookie now carries access (open mode)
         body = {"events": [{"user_id": "wren", "item_id": "song-4", "kind": "like"}]}
         r = c.post("/events", json=body, headers={"Idempotency-Key": "k1"})
         assert r.status_code == 403 and "X-Roost-CSRF" in r.json()["detail"]
+
+
+# --- a service started closed never opens ---------------------------------------------------
+# Anonymous writes that must stay refused however the keys file changes while serving.
+WRITES = [
+    ("POST", "/items", {"items": [{"id": "intruder", "title": "x"}]}),
+    ("PUT", "/aliases/text", {"version": "collab"}),
+    ("POST", "/events", {"events": [{"user_id": "wren", "item_id": "song-4", "kind": "like"}]}),
+]
+
+
+def _anonymous_writes(client) -> list[int]:
+    return [
+        client.request(m, p, json=body, headers={"Idempotency-Key": "k"}).status_code
+        for m, p, body in WRITES
+    ]
+
+
+def _revoke_all(home):
+    from roost.service import KeyStore
+
+    store = KeyStore(home / "keys.json")
+    for record in store.list():
+        store.revoke(record.id)
+
+
+def test_revoking_every_key_does_not_open_the_service(fresh, caplog):
+    assert _anonymous_writes(fresh) == [401, 401, 401]
+    key = fresh.keys["admin"]
+    _revoke_all(fresh.home)
+    with caplog.at_level(logging.WARNING, logger="roost.service"):
+        assert _anonymous_writes(fresh) == [401, 401, 401]
+        assert fresh.get("/items").status_code == 401
+        assert fresh.get("/items", headers={"X-API-Key": key}).status_code == 401
+    # The log says why, once, not once a request.
+    said = [r.getMessage() for r in caplog.records if "no API keys" in r.getMessage()]
+    assert len(said) == 1 and "every protected request is refused" in said[0]
+    assert fresh.get("/items/intruder", headers={"X-API-Key": key}).status_code == 401
+
+
+def test_deleting_the_keys_file_does_not_open_the_service(fresh):
+    (fresh.home / "keys.json").unlink()
+    assert _anonymous_writes(fresh) == [401, 401, 401]
+    assert fresh.get("/recommend/wren").status_code == 401
+
+
+def test_a_damaged_keys_file_refuses_without_naming_it(fresh, caplog):
+    (fresh.home / "keys.json").write_text("{not json")
+    with caplog.at_level(logging.WARNING, logger="roost.service"):
+        codes = _anonymous_writes(fresh)
+        with_key = fresh.get("/items", headers={"X-API-Key": fresh.keys["read"]})
+    assert codes == [401, 401, 401]  # no credentials: nothing else is looked at
+    assert with_key.status_code == 503
+    assert str(fresh.home) not in with_key.text and "keys.json" not in with_key.text
+    assert any("not a usable keys file" in r.getMessage() for r in caplog.records)
+
+
+def test_a_session_ends_with_the_last_key(fresh):
+    """A web session granted under keys stops acting once no key is left."""
+    link = fresh.app.state.runtime.settings.web_token
+    assert fresh.get(f"/signin?token={link}", follow_redirects=False).status_code == 303
+    csrf = fresh.cookies  # the session cookie now carries access
+    assert fresh.get("/items").status_code == 200 and csrf
+    _revoke_all(fresh.home)
+    assert fresh.get("/items").status_code == 401
+    assert fresh.get("/", follow_redirects=False).headers["location"] == "/signin"
+
+
+@pytest.mark.parametrize("route", sorted(r for r, need in MATRIX.items() if need != "public"))
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b'{"items": [{"id": NaN}]}', b"\xef\xbb\xbf{}", b'{"a": "\\ud800"}', b"[]" * 4000],
+    ids=["garbage", "nan", "bom", "surrogate", "long"],
+)
+def test_anonymous_gets_401_whatever_the_body(api, route, body):
+    """401 before any parsing: no body, header or parameter of a protected route is read
+    for a caller without credentials (so no 422 listing the schema's fields)."""
+    method, path = route
+    r = api.request(method, concrete(path), content=body, follow_redirects=False,
+                    headers={"Content-Type": "application/json"})  # fmt: skip
+    assert r.status_code == 401, (route, r.status_code, r.text[:200])
+    assert r.json() == {"detail": "an API key is required (X-API-Key header or Authorization: Bearer)"}
+
+
+def test_a_wrong_method_on_a_protected_path_is_401_for_anonymous(api):
+    assert api.request("PATCH", "/items").status_code == 401
+    assert api.request("PATCH", "/items", headers={"X-API-Key": api.keys["read"]}).status_code == 405

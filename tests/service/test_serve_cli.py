@@ -19,11 +19,26 @@ def home(tmp_path):
     return tmp_path / "home"
 
 
-def test_refuses_a_public_address_without_keys(home, capsys):
-    with pytest.raises(RoostError, match="refusing to bind 0.0.0.0 without API keys"):
-        serve_forever(home, "0.0.0.0", 8000)
-    assert main(["--home", str(home), "serve", "--host", "0.0.0.0"]) == 1
-    assert "refusing to bind" in capsys.readouterr().err
+def test_refuses_to_start_without_keys_unless_asked_to_open(home, capsys):
+    """No keys and no --open: a clear refusal on any address, loopback included."""
+    for host in ("127.0.0.1", "0.0.0.0"):
+        with pytest.raises(RoostError, match="no API keys in .*--open"):
+            serve_forever(home, host, 8000)
+    assert main(["--home", str(home), "serve"]) == 1
+    assert "roost keys create --role admin" in capsys.readouterr().err
+
+
+def test_open_is_loopback_only_and_never_beside_keys(home, capsys, monkeypatch):
+    with pytest.raises(RoostError, match="refusing --open on 0.0.0.0"):
+        serve_forever(home, "0.0.0.0", 8000, open_access=True)
+    assert main(["--home", str(home), "serve", "--host", "0.0.0.0", "--open"]) == 1
+    assert "loopback only" in capsys.readouterr().err
+    monkeypatch.setenv("ROOST_OPEN", "1")
+    assert main(["--home", str(home), "serve", "--host", "::"]) == 1
+    assert "refusing --open on ::" in capsys.readouterr().err
+    create_keys(home)
+    with pytest.raises(RoostError, match="--open with API keys"):
+        serve_forever(home, "127.0.0.1", 8000, open_access=True)
 
 
 def test_keys_cli(home, capsys):

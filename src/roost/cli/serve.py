@@ -23,6 +23,31 @@ def _is_loopback(host: str) -> bool:
         return False  # a name: it may resolve to anything
 
 
+def check_access(settings, host: str) -> None:
+    """Refuse to start a service that would be open by accident: no keys and no ``--open``,
+    ``--open`` on an address other than loopback, or ``--open`` beside configured keys."""
+    from roost.service import KeyStore
+
+    has_keys = bool(KeyStore(settings.keys_path))
+    if settings.open_access:
+        if not _is_loopback(host):
+            raise RoostError(
+                f"refusing --open on {host}: an API without keys serves loopback only "
+                "(bind 127.0.0.1, or create a key with `roost keys create --role admin`)"
+            )
+        if has_keys:
+            raise RoostError(
+                f"--open with API keys in {settings.keys_path}: drop --open to require them, "
+                "or revoke them to serve openly"
+            )
+    elif not has_keys:
+        raise RoostError(
+            f"no API keys in {settings.keys_path}: create one with "
+            "`roost keys create --role admin`, or start with --open to serve without keys "
+            "(loopback only)"
+        )
+
+
 def create_keys(
     home_path: str | Path, roles: tuple[str, ...] = ("read", "admin"), name: str = "demo"
 ) -> dict[str, str]:
@@ -40,31 +65,32 @@ def serve_forever(
     keys: dict[str, str] | None = None,
     *,
     surfaces: str | Path | None = None,
+    open_access: bool | None = None,
 ) -> None:
     """Serve ``home_path`` until interrupted; prints the address, the web sign-in link and
     ``keys`` (``{role: key}``, e.g. those :func:`create_keys` made).
 
-    Refuses an address other than loopback when no API key is configured: an open API
-    must not face a network.
+    Open or closed is decided here, once: with no API key configured the service starts
+    only when ``open_access`` (``--open``) asks for an open API, and only on loopback; an
+    open API must not face a network, and a closed one never opens later (revoking every
+    key while it runs refuses every protected request).
     """
     import uvicorn
 
-    from roost.service import KeyStore, ServiceSettings, create_app
+    from roost.service import ServiceSettings, create_app
 
-    settings = ServiceSettings.from_env(home_path, surfaces=Path(surfaces) if surfaces else None)
-    if not _is_loopback(host) and not KeyStore(settings.keys_path):
-        raise RoostError(
-            f"refusing to bind {host} without API keys: create one with "
-            "`roost keys create --role admin` (or bind 127.0.0.1)"
-        )
+    settings = ServiceSettings.from_env(
+        home_path, surfaces=Path(surfaces) if surfaces else None, open_access=open_access
+    )
+    check_access(settings, host)
     app = create_app(settings)
     shown = f"[{host}]" if ":" in host else host
     base = f"http://{shown}:{port}"
     lines = [f"Roost is serving {settings.home} on {base}", f"  API docs: {base}/docs"]
-    if KeyStore(settings.keys_path):
-        lines.append(f"  web app:  {base}/signin?token={settings.web_token}")
+    if settings.open_access:
+        lines.append(f"  web app:  {base}/  (--open: no API keys, every caller is admin)")
     else:
-        lines.append(f"  web app:  {base}/  (no API keys: the API is open on loopback)")
+        lines.append(f"  web app:  {base}/signin?token={settings.web_token}")
     for role, key in (keys or {}).items():
         lines.append(f"  {role} key: {key}")
     typer.echo("\n".join(lines))
@@ -86,12 +112,22 @@ def serve(
     surfaces: Path = typer.Option(
         None, "--surfaces", help="surfaces TOML (default <home>/surfaces.toml)"
     ),
+    open_access: bool = typer.Option(
+        None,
+        "--open",
+        help="serve without API keys, every caller admin: loopback only, and only when no "
+        "key exists [env ROOST_OPEN]",
+        show_default=False,
+    ),
 ) -> None:
-    """Serve the HTTP API and the Flutter web app for this home."""
+    """Serve the HTTP API and the Flutter web app for this home (needs an API key, or --open)."""
     h = home()
     if not h.exists():
         raise RoostError(f"{h.path}: no Roost home here (run `roost init` or `roost demo` first)")
-    serve_forever(h.path, resolve("host", host), resolve("port", port), surfaces=surfaces)
+    serve_forever(
+        h.path, resolve("host", host), resolve("port", port), surfaces=surfaces,
+        open_access=resolve("open", open_access),
+    )  # fmt: skip
 
 
 keys_app = typer.Typer(help="API keys of the service: create, list, revoke.", no_args_is_help=True)

@@ -77,8 +77,13 @@ def create_app(settings: ServiceSettings | str | Path | None = None) -> FastAPI:
     app.include_router(api_versions.router())
     web.install(app, settings)
     deps.document_keys(app)
-    # Outermost first: metrics see every answer, including the body limit's 413.
-    if settings.cors_origins:
+    # Innermost first; metrics (outermost) see every answer, including 401 and 413.
+    app.add_middleware(BodyLimit, limit=settings.max_body)
+    # Inside the session (a session may authenticate), outside the body limit and every
+    # router: a caller without credentials gets 401 before anything of the request is read.
+    app.add_middleware(deps.Authenticate, routes=deps.guarded_routes(app))
+    web.install_session(app, settings)
+    if settings.cors_origins:  # outside authentication: a preflight carries no key
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(
@@ -87,6 +92,5 @@ def create_app(settings: ServiceSettings | str | Path | None = None) -> FastAPI:
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["X-API-Key", "Authorization", "Content-Type", "Idempotency-Key"],
         )
-    app.add_middleware(BodyLimit, limit=settings.max_body)
     app.add_middleware(Metrics, runtime=rt)
     return app

@@ -22,8 +22,11 @@ class ServiceSettings:
     Parameters
     ----------
     home : the Roost home served.
-    keys_file : the API keys file (default ``<home>/keys.json``). No keys in it: the API is
-        open, which :func:`roost.cli.serve.serve_forever` allows on loopback only.
+    keys_file : the API keys file (default ``<home>/keys.json``).
+    open_access : let callers without credentials act as admin (``roost serve --open``),
+        which :func:`roost.cli.serve.serve_forever` allows on loopback only and only with no
+        keys configured. Off, a protected route needs a valid key or session however the keys
+        file changes while the service runs (every key revoked, the file deleted: 401).
     max_body : largest request body in bytes (413 above).
     max_k : largest ``k`` of recommend, similar and search (422 above).
     max_page : largest listing page, ``/embed`` batch and ``/events`` batch (422 above).
@@ -41,6 +44,7 @@ class ServiceSettings:
 
     home: Path
     keys_file: Path | None = None
+    open_access: bool = False
     max_body: int = 1_048_576
     max_k: int = 100
     max_page: int = 500
@@ -63,12 +67,14 @@ class ServiceSettings:
 
         h = Home.at(resolve("home", home, environ)).path
         keys = get("keys_file")
+        open_access = bool(overrides.pop("open_access", None) or get("open"))
         origins = get("cors_origins")
         if isinstance(origins, str):
             origins = tuple(o.strip() for o in origins.split(",") if o.strip())
         return cls(
             home=h,
             keys_file=Path(keys) if keys else None,
+            open_access=open_access,
             max_body=int(get("max_body")),
             max_k=int(get("max_k")),
             max_page=int(get("max_page")),

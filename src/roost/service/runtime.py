@@ -94,6 +94,10 @@ class Runtime:
         self.settings = settings
         self.home = Home.at(settings.home)
         self.keys = KeyStore(settings.keys_path)
+        # Decided once, at start: a closed service never opens (see roost.service.deps).
+        self.open = settings.open_access
+        self._logged: dict[str, str] = {}
+        self._logged_lock = threading.Lock()
         self.http = LatencyRegistry()  # per endpoint; the engine keeps its own per stage
         self.counts: dict[tuple[str, str, int], int] = {}
         self.counts_lock = threading.Lock()
@@ -112,6 +116,16 @@ class Runtime:
         # a query is mostly Python holding the GIL, and eight interleaved ones took up to
         # 1.6x as long per call as one at a time (docs/benchmarks.md).
         self._queries = QueryThreads(max(1, settings.query_threads))
+
+    def log_once(self, topic: str, message: str) -> None:
+        """Log ``message`` as a warning unless it is what ``topic`` last said: a state
+        that every request runs into (no keys, a damaged file) is one line, not one a
+        request."""
+        with self._logged_lock:
+            if self._logged.get(topic) == message:
+                return
+            self._logged[topic] = message
+        log.warning("%s", message)
 
     async def query(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)`` on the query threads, awaited from an endpoint."""

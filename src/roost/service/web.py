@@ -3,7 +3,7 @@
 Signing in: with API keys configured, the browser first opens the sign-in link the server
 printed at start (``/signin?token=...``, as a notebook server prints its token); that
 grants the session (cookie signed by Starlette's SessionMiddleware, itsdangerous). Then
-the visitor picks a bird. Without keys (loopback only) the link is not needed. The pages'
+the visitor picks a bird. A service started with ``--open`` (loopback only) needs no link. The pages'
 buttons call the JSON API with the session cookie and a CSRF token; the session acts as
 its bird only (see :mod:`roost.service.deps`).
 """
@@ -25,6 +25,7 @@ from roost.service.api_ops import readiness
 from roost.service.api_versions import index_figures
 from roost.service.config import ServiceSettings
 from roost.service.deps import runtime
+from roost.service.keys import KeysError
 from roost.types import RoostError
 
 WEB = Path(__file__).resolve().parents[1] / "web"
@@ -37,20 +38,33 @@ def _session(request: Request) -> dict[str, Any]:
     if "csrf" not in s:
         s["csrf"] = secrets.token_urlsafe(24)
     rt = runtime(request)
-    if not rt.keys and not s.get("access"):
+    if rt.open and not s.get("access"):
         s["access"], s["role"] = True, "admin"  # open mode (loopback): no link needed
     return s
 
 
+def _access(rt, s: dict[str, Any]) -> bool:
+    """Whether session ``s`` may act: granted, and the deployment still has a way in (a
+    session granted under keys ends with the last key, as API calls do)."""
+    if not s.get("access"):
+        return False
+    if rt.open:
+        return True
+    try:
+        return bool(rt.keys)
+    except KeysError:
+        return False
+
+
 def _signed_in(request: Request) -> str | None:
     s = _session(request)
-    return s.get("user") if s.get("access") else None
+    return s.get("user") if _access(runtime(request), s) else None
 
 
 def _page(request: Request, templates: Jinja2Templates, name: str, **ctx: Any) -> HTMLResponse:
     s = _session(request)
     rt = runtime(request)
-    base = {"user": s.get("user") if s.get("access") else None, "csrf": s["csrf"],
+    base = {"user": s.get("user") if _access(rt, s) else None, "csrf": s["csrf"],
             "role": s.get("role"), "engine_ready": rt.engine is not None,
             "engine_error": rt.engine_error, "loading": rt.loading}  # fmt: skip
     return templates.TemplateResponse(request, name, {**base, **ctx})
@@ -68,13 +82,18 @@ def _items(rt, ids: list[str]) -> dict[str, dict]:
     return {i: row for i in ids if (row := store.get("items", (i,))) is not None}
 
 
+def install_session(app: FastAPI, settings: ServiceSettings) -> None:
+    """The signed session cookie of the web app (a middleware: the app factory places it)."""
+    app.add_middleware(SessionMiddleware, secret_key=settings.session_key(), session_cookie=SESSION_COOKIE,
+                       same_site="lax", https_only=False, max_age=14 * 86_400)  # fmt: skip
+
+
 def install(app: FastAPI, settings: ServiceSettings) -> None:
-    """Add the pages, the static files and the session middleware to ``app``."""
+    """Add the pages and the static files to ``app`` (:func:`install_session` adds the
+    session)."""
     templates = Jinja2Templates(directory=str(WEB / "templates"))
     templates.env.filters["why"] = explain_line
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
-    app.add_middleware(SessionMiddleware, secret_key=settings.session_key(), session_cookie=SESSION_COOKIE,
-                       same_site="lax", https_only=False, max_age=14 * 86_400)  # fmt: skip
 
     def need_bird(request: Request) -> str | RedirectResponse:
         user = _signed_in(request)
@@ -109,9 +128,10 @@ def install(app: FastAPI, settings: ServiceSettings) -> None:
                 )
             s["access"], s["role"] = True, "admin"
             return RedirectResponse("/signin", status_code=303)  # the token leaves the address bar
-        birds = [] if not s.get("access") else rt.store().ids("users").slice(0, 200).to_pylist()
-        return _page(request, templates, "signin.html", birds=birds, access=bool(s.get("access")),
-                     sample=rt.store().sample_user() if s.get("access") else None)  # fmt: skip
+        access = _access(rt, s)
+        birds = [] if not access else rt.store().ids("users").slice(0, 200).to_pylist()
+        return _page(request, templates, "signin.html", birds=birds, access=access,
+                     sample=rt.store().sample_user() if access else None)  # fmt: skip
 
     @app.post("/signin", include_in_schema=False)
     def signin_post(
@@ -120,7 +140,9 @@ def install(app: FastAPI, settings: ServiceSettings) -> None:
         csrf: str = Form(..., max_length=100),
     ):
         s = _session(request)
-        if not s.get("access") or not secrets.compare_digest(csrf.encode(), s["csrf"].encode()):
+        if not _access(runtime(request), s) or not secrets.compare_digest(
+            csrf.encode(), s["csrf"].encode()
+        ):
             raise HTTPException(403, "open the sign-in link the server printed first")
         user = user.strip()
         if runtime(request).store().get("users", (user,)) is None:
