@@ -17,8 +17,11 @@ def test_bundled_movietweetings_loads_and_ingests(store):
     assert first["0002844"]["title"] == "Fantômas - À l'ombre de la guillotine"
     assert first["0002844"]["tags"] == ["Crime", "Drama"] and first["0002844"]["fields"] == '{"year": 1913}'
     reports = ds.ingest(store)
-    assert [r.stored for r in reports] == [10_506, 16_554, 100_000]
-    assert [r.stored for r in ds.ingest(store)] == [0, 0, 0]
+    assert [r.kind for r in reports] == ["items", "users", "events", "follows"]
+    assert [reports[0].stored, *(r.stored for r in reports[2:])] == [10_506, 100_000, 24_278]
+    assert [r.stored for r in ds.ingest(store)] == [0, 0, 0, 0]
+    users = store.read("users")
+    assert users.num_rows == 16_554 and users.column("name").null_count == 0
     assert set(store.read("events").column("kind").to_pylist()) == {"rating"}
 
 
