@@ -9,7 +9,9 @@ from roost.data.datasets.social import bird_name, engagement_follows, first_rate
 
 # u1 rates a and b first; u2 and u3 rate u1's films early; u3 also rates u2's film c.
 # The second half (from t=100): u3 posts d, u1 and u2 rate it; no follow comes of it.
-USERS = np.array(["u1", "u1", "u2", "u2", "u3", "u3", "u3", "u2", "u3", "u1", "u2", "u1", "u1", "u2"], object)
+USERS = np.array(
+    ["u1", "u1", "u2", "u2", "u3", "u3", "u3", "u2", "u3", "u1", "u2", "u1", "u1", "u2"], object
+)
 ITEMS = np.array(["a", "b", "a", "c", "a", "b", "c", "b", "d", "d", "d", "c", "e", "e"], object)
 TS = np.array([1, 2, 3, 4, 5, 6, 7, 100, 101, 102, 103, 104, 105, 106])
 
