@@ -75,14 +75,15 @@ class Fresh(Channel):
 
 
 class Followed(Channel):
-    """Items by the authors the user follows, newest first (the Flutter timeline)."""
+    """Items by the authors the user follows, and the user's own, newest first (the
+    Flutter timeline: your own new flit shows there too)."""
 
     name = "followed"
 
     def candidates(self, ctx: RecContext, user: str, k: int) -> Shortlist:
         rows: list[int] = []
         authors: dict[int, str] = {}
-        for a in ctx.follows.get(user, ()):
+        for a in (*ctx.follows.get(user, ()), user):
             for r in ctx.by_author.get(a, ()):
                 rows.append(r)
                 authors[r] = a

@@ -61,6 +61,7 @@ class Pipeline:
     diversity : MMR trade-off in [0, 1]; 1 keeps the ranker's order (needs ``mmr_vectors``).
     mmr_vectors : a callable ``rows -> unit vectors`` for MMR, or None.
     on_stage : a callable ``(stage, seconds)`` told after every stage (latency histograms).
+    reserve : :class:`~roost.recommend.reserve.Reserve` s applied after ranking.
     """
 
     def __init__(
@@ -72,6 +73,7 @@ class Pipeline:
         diversity: float = 1.0,
         mmr_vectors=None,
         on_stage=None,
+        reserve=(),
     ):
         self.channels = list(channels)
         self.filters = list(filters)
@@ -80,6 +82,7 @@ class Pipeline:
         self.diversity = diversity
         self.mmr_vectors = mmr_vectors
         self.on_stage = on_stage
+        self.reserve = tuple(reserve)
 
     def fit(self, ctx: RecContext) -> Pipeline:
         for c in self.channels:
@@ -142,6 +145,8 @@ class Pipeline:
             head = order[: max(MMR_POOL_PER_K * k, 50)]
             vectors = self.mmr_vectors(pool.rows[head].tolist())
             order = head[mmr_order(pool.final[head], vectors, k, self.diversity)]
+        for r in self.reserve:
+            order = r.apply(ctx, pool, order, k)
         chosen = [pool[int(j)] for j in order[:k]]
         if explain:
             self.ranker.explain(ctx, user, chosen)

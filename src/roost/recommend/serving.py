@@ -132,6 +132,7 @@ def build_pipeline(
         diversity=surface.diversity,
         mmr_vectors=mmr_vectors if mmr_space is not None else None,
         on_stage=on_stage,
+        reserve=surface.reserve,
     ).fit(ctx)
 
 

@@ -30,6 +30,8 @@ from typing import Any
 
 from roost.recommend.channels import CHANNELS
 from roost.recommend.filters import from_spec
+from roost.recommend.reserve import Reserve
+from roost.recommend.reserve import parse as parse_reserve
 from roost.recommend.vector_channels import VECTOR_CHANNELS
 from roost.types import RoostError
 
@@ -42,6 +44,7 @@ SURFACE_KEYS = (
     "diversity",
     "diversity_version",
     "versions",
+    "reserve",
 )
 RULES = ("seen", "blocked", "unsafe", "in_stock")  # filters that take no parameters
 RANKER_CHOICES = ("auto", "blend", "learned")
@@ -90,6 +93,12 @@ weight = 0.3
 kind = "fresh"
 weight = 0.2
 
+# A followed bird's new flit (or your own) reaches the timeline at once.
+[[home.reserve]]
+channel = "followed"
+slots = 2
+max_age_days = 3
+
 [similar]
 versions = ["collab", "text"]
 filters = ["blocked", "unsafe", "in_stock"]
@@ -123,6 +132,7 @@ class Surface:
     diversity: float = 1.0
     diversity_version: str | None = None
     versions: tuple[str, ...] = ()
+    reserve: tuple[Reserve, ...] = ()
 
     def aliases(self) -> set[str]:
         """Every version alias the surface reads."""
@@ -199,6 +209,7 @@ def _surface(name: str, body: Any, source: str) -> Surface:
     versions = _strings(body.get("versions", []), f"{at}.versions")
     if not specs and not versions:
         raise RoostError(f"{at}: declares neither channels nor versions")
+    reserve = parse_reserve(body.get("reserve", []), labels, f"{at}.reserve")
     return Surface(
         name,
         specs,
@@ -209,6 +220,7 @@ def _surface(name: str, body: Any, source: str) -> Surface:
         float(diversity),
         dv,
         tuple(versions),
+        reserve,
     )
 
 
