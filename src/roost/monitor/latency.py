@@ -15,7 +15,10 @@ Figures outlive a process in ``<home>/metrics/latency.json`` (:func:`latency_pat
 :meth:`LatencyRegistry.save` merges what a registry recorded since its last save into that
 file (under a file lock, written aside and renamed), so several workers and runs add up and
 repeated saves never count a duration twice; ``roost stats --latency`` reads it with
-:meth:`LatencyRegistry.load`.
+:meth:`LatencyRegistry.load`. Each save that adds something also appends one line to
+``<home>/metrics/latency-history.jsonl``: the time and the p50/p95/p99 of what was recorded
+since the previous save, per stage (:func:`read_history`; the dashboard draws it over time).
+The history keeps its newest lines within ``HISTORY_BYTES``.
 
 Examples
 --------
@@ -56,6 +59,8 @@ N_BOUNDS = 30 * PER_DOUBLING  # 1e-6 * 2**30 s: about 18 minutes
 BOUNDS = LOW * 2.0 ** (np.arange(N_BOUNDS + 1) / PER_DOUBLING)
 QUANTILES = (0.5, 0.95, 0.99)
 LATENCY_FILE = ("metrics", "latency.json")  # under the Roost home
+HISTORY_NAME = "latency-history.jsonl"  # beside it
+HISTORY_BYTES = 4_000_000  # past this the oldest half of the lines goes
 
 
 def latency_path(home: str | Path) -> Path:
@@ -262,6 +267,8 @@ class LatencyRegistry:
                     merged.merge(LatencyRegistry.from_dict(
                         {"per_doubling": PER_DOUBLING, "low": LOW, "stages": delta}))  # fmt: skip
                     _write_aside(path, json.dumps(merged.to_dict(), indent=1, sort_keys=True))
+                    if delta:
+                        _append_history(path.with_name(HISTORY_NAME), delta)
             self._saved = current
         return path
 
@@ -275,6 +282,40 @@ class LatencyRegistry:
             raise RoostError(f"{path}: no latency figures saved there yet") from None
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             raise RoostError(f"{path}: not a latency file Roost can read ({e})") from None
+
+
+def read_history(home: str | Path, last: int = 500) -> list[dict[str, Any]]:
+    """The newest ``last`` lines of a home's latency history, oldest first: each
+    ``{"time": epoch seconds, "stages": {stage: {count, mean, p50, p95, p99, max}}}``
+    (milliseconds) for what was recorded between two saves. Unreadable lines are skipped."""
+    path = latency_path(home).with_name(HISTORY_NAME)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()[-last:]
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and isinstance(doc.get("stages"), dict) and "time" in doc:
+            out.append(doc)
+    return out
+
+
+def _append_history(path: Path, delta: dict[str, dict[str, Any]]) -> None:
+    """One line of per-stage quantiles of ``delta`` (histogram states); called under the
+    latency file's lock."""
+    stages = {s: {k: round(v, 4) if isinstance(v, float) else v
+                  for k, v in LatencyHistogram.from_dict(d).summary().items()}
+              for s, d in sorted(delta.items())}  # fmt: skip
+    line = json.dumps({"time": round(time.time(), 3), "stages": stages}, sort_keys=True)
+    if path.exists() and path.stat().st_size > HISTORY_BYTES:
+        kept = path.read_text(encoding="utf-8").splitlines()
+        _write_aside(path, "\n".join(kept[len(kept) // 2 :]) + "\n")
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line + "\n")
 
 
 def _since(state: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any]:

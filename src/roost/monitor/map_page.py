@@ -43,8 +43,10 @@ def _scaled(xy: np.ndarray) -> np.ndarray:
     return np.column_stack([x, y])
 
 
-def render_svg(points: MapPoints, href: str | None = None) -> str:
-    """The map as a standalone SVG document (categories as CSS classes ``c0``, ``c1`` ...)."""
+def render_svg(points: MapPoints, href: str | None = None, label: str | None = None) -> str:
+    """The map as a standalone SVG document (categories as CSS classes ``c0``, ``c1`` ...;
+    each point's id in ``data-id``). With ``label`` the map is one focusable image of that
+    name (a page gives the points as a list beside it) rather than a link per point."""
     cats, colours = colour_categories(points.labels)
     index = {c: j for j, c in enumerate(colours)}
     n = len(points.ids)
@@ -54,7 +56,8 @@ def render_svg(points: MapPoints, href: str | None = None) -> str:
               ((colours[k], index[k]) for k in colours)]  # fmt: skip
     parts = [
         f'<svg id="map" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'width="100%" style="max-width:{WIDTH}px;border:1px solid #ddd">',
+        f'width="100%" style="max-width:{WIDTH}px;border:1px solid #ddd"'
+        + (f' role="img" tabindex="0" aria-label="{html.escape(label, quote=True)}">' if label else ">"),
         f"<style>{' '.join(style)}</style>",
     ]
     for j, (x, y) in enumerate(_scaled(points.xy)):
@@ -65,7 +68,8 @@ def render_svg(points: MapPoints, href: str | None = None) -> str:
         if cats:
             tip += f" - {cats[j]}"
         circle = (
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius:.1f}"{cls}>'
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius:.1f}"{cls} '
+            f'data-id="{html.escape(str(item), quote=True)}">'
             f"<title>{html.escape(tip)}</title></circle>"
         )
         if href:

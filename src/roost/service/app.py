@@ -15,6 +15,7 @@ from roost.service import (
     api_queries,
     api_versions,
     deps,
+    docs,
     errors,
     web,
 )
@@ -64,6 +65,8 @@ def create_app(settings: ServiceSettings | str | Path | None = None) -> FastAPI:
         "Send an API key as `X-API-Key` (or `Authorization: Bearer`); roles: read, admin.",
         lifespan=lifespan,
         responses=COMMON,
+        docs_url=None,  # served from installed files by roost.service.docs, not a CDN
+        redoc_url=None,
     )
     app.state.runtime = rt
     app.state.prometheus = api_ops.prometheus_registry(rt)
@@ -76,6 +79,7 @@ def create_app(settings: ServiceSettings | str | Path | None = None) -> FastAPI:
     app.include_router(api_events.router(settings))
     app.include_router(api_versions.router())
     web.install(app, settings)
+    docs.install(app)
     deps.document_keys(app)
     # Innermost first; metrics (outermost) see every answer, including 401 and 413.
     app.add_middleware(BodyLimit, limit=settings.max_body)

@@ -10,19 +10,23 @@ its bird only (see :mod:`roost.service.deps`).
 
 from __future__ import annotations
 
+import logging
 import secrets
 from pathlib import Path
 from typing import Any
 
+import pyarrow.compute as pc
 from fastapi import FastAPI, Form, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from roost.service import explorer
+from roost.service import dashboard, explorer
 from roost.service.api_ops import readiness
 from roost.service.api_versions import index_figures
+from roost.service.cards import cards, display_names, following
 from roost.service.config import ServiceSettings
 from roost.service.deps import runtime
 from roost.service.keys import KeysError
@@ -31,6 +35,9 @@ from roost.types import RoostError
 WEB = Path(__file__).resolve().parents[1] / "web"
 SESSION_COOKIE = "roost_session"
 SHOWN_LIKES = 20  # the timeline's "your likes" list
+SHOWN = 20  # cards on a page
+PAGES = ("/web/", "/signin", "/signout")  # and "/": where errors are pages, not JSON
+log = logging.getLogger("roost.service")
 
 
 def _session(request: Request) -> dict[str, Any]:
@@ -64,10 +71,13 @@ def _signed_in(request: Request) -> str | None:
 def _page(request: Request, templates: Jinja2Templates, name: str, **ctx: Any) -> HTMLResponse:
     s = _session(request)
     rt = runtime(request)
-    base = {"user": s.get("user") if _access(rt, s) else None, "csrf": s["csrf"],
-            "role": s.get("role"), "engine_ready": rt.engine is not None,
-            "engine_error": rt.engine_error, "loading": rt.loading}  # fmt: skip
-    return templates.TemplateResponse(request, name, {**base, **ctx})
+    user = s.get("user") if _access(rt, s) else None
+    base = {"user": user, "csrf": s["csrf"], "role": s.get("role"),
+            "engine_ready": rt.engine is not None, "engine_error": rt.engine_error,
+            "loading": rt.loading, "path": request.url.path,
+            "me_name": display_names(rt.store(), [user]).get(user, user) if user else None}  # fmt: skip
+    return templates.TemplateResponse(request, name, {**base, **ctx},
+                                      status_code=ctx.pop("status_code", 200))  # fmt: skip
 
 
 def _liked(rt, user: str) -> list[str]:
@@ -88,16 +98,60 @@ def install_session(app: FastAPI, settings: ServiceSettings) -> None:
                        same_site="lax", https_only=False, max_age=14 * 86_400)  # fmt: skip
 
 
+def is_page(request: Request) -> bool:
+    """Whether an error here is shown as an HTML page (the web app's paths, or a browser
+    asking for an unknown path) rather than JSON (the API)."""
+    path = request.url.path
+    if path == "/" or path.startswith(PAGES):
+        return True
+    routed = request.scope.get("route") is not None
+    return not routed and "text/html" in request.headers.get("accept", "")
+
+
 def install(app: FastAPI, settings: ServiceSettings) -> None:
     """Add the pages and the static files to ``app`` (:func:`install_session` adds the
     session)."""
     templates = Jinja2Templates(directory=str(WEB / "templates"))
-    templates.env.filters["why"] = explain_line
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
+    json_http = app.exception_handlers.get(StarletteHTTPException)
+    json_crash = app.exception_handlers.get(Exception)
+
+    def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+        try:
+            return _page(request, templates, "error.html", status_code=status, status=status,
+                         message=message)  # fmt: skip
+        except Exception:  # the page itself failed (the store is gone): plain words
+            return HTMLResponse(f"<!DOCTYPE html><title>Error</title><h1>Error {status}</h1>"
+                                "<p>Something went wrong.</p>", status_code=status)  # fmt: skip
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, e: StarletteHTTPException):
+        if is_page(request):
+            words = e.detail if isinstance(e.detail, str) else "this request was refused"
+            if e.status_code == 404 and request.scope.get("route") is None:
+                words = f"there is no page at {request.url.path}"
+            return error_page(request, e.status_code, words)
+        if json_http is not None:
+            return await json_http(request, e)
+        return JSONResponse({"detail": e.detail}, status_code=e.status_code)
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, e: Exception):
+        if is_page(request):
+            log.error("%s %s failed", request.method, request.url.path, exc_info=e)
+            return error_page(request, 500, "something went wrong on the server (see its log)")
+        return await json_crash(request, e)
 
     def need_bird(request: Request) -> str | RedirectResponse:
         user = _signed_in(request)
         return user if user else RedirectResponse("/signin", status_code=303)
+
+    def deck(rt, user: str, results, *, explain: bool = True):
+        """Cards of engine results for ``user`` (liked and follow state as stored)."""
+        store = rt.store()
+        rows = [(r.id, r.title, r.why if explain else None) for r in results]
+        return cards(store, rows, user=user, liked=set(_liked(rt, user)),
+                     follows=following(store, user))  # fmt: skip
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def timeline(request: Request):
@@ -108,13 +162,16 @@ def install(app: FastAPI, settings: ServiceSettings) -> None:
         recs, error = [], None
         if rt.engine is not None:
             try:
-                recs = rt.engine.recommend(user, surface="home", k=20, explain=True).items
+                recs = rt.engine.recommend(user, surface="home", k=SHOWN, explain=True).items
             except RoostError as e:
                 error = str(e)
-        rows = _items(rt, [r.id for r in recs])
+        store = rt.store()
         liked = _liked(rt, user)
-        return _page(request, templates, "timeline.html", recs=recs, rows=rows, error=error,
-                     liked=set(liked), liked_rows=_items(rt, liked))  # fmt: skip
+        follows = following(store, user)
+        names = display_names(store, follows)
+        return _page(request, templates, "timeline.html", cards=deck(rt, user, recs), error=error,
+                     likes=cards(store, [(i, None, None) for i in liked], user=user),
+                     follows=sorted((names.get(b, b), b) for b in follows))  # fmt: skip
 
     @app.get("/signin", response_class=HTMLResponse, include_in_schema=False)
     def signin(request: Request, token: str | None = Query(None, max_length=200)):
@@ -131,6 +188,7 @@ def install(app: FastAPI, settings: ServiceSettings) -> None:
         access = _access(rt, s)
         birds = [] if not access else rt.store().ids("users").slice(0, 200).to_pylist()
         return _page(request, templates, "signin.html", birds=birds, access=access,
+                     names=display_names(rt.store(), birds) if access else {},
                      sample=rt.store().sample_user() if access else None)  # fmt: skip
 
     @app.post("/signin", include_in_schema=False)
@@ -167,11 +225,11 @@ def install(app: FastAPI, settings: ServiceSettings) -> None:
         hits, error = [], None
         if q.strip() and rt.engine is not None:
             try:
-                hits = rt.engine.search(q, mode=mode, k=20).items
+                hits = rt.engine.search(q, mode=mode, k=SHOWN).items
             except RoostError as e:
                 error = str(e)
-        return _page(request, templates, "search.html", q=q, mode=mode, hits=hits, error=error,
-                     rows=_items(rt, [h.id for h in hits]), liked=set(_liked(rt, user)))  # fmt: skip
+        return _page(request, templates, "search.html", q=q, mode=mode, error=error,
+                     cards=deck(rt, user, hits))  # fmt: skip
 
     @app.get("/web/items/{item_id}", response_class=HTMLResponse, include_in_schema=False)
     def item_page(request: Request, item_id: str):
@@ -179,8 +237,7 @@ def install(app: FastAPI, settings: ServiceSettings) -> None:
         if isinstance(user, RedirectResponse):
             return user
         rt = runtime(request)
-        row = rt.store().get("items", (item_id,))
-        if row is None:
+        if rt.store().get("items", (item_id,)) is None:
             raise HTTPException(404, f"no item {item_id!r}")
         similar, error = [], None
         if rt.engine is not None:
@@ -188,8 +245,37 @@ def install(app: FastAPI, settings: ServiceSettings) -> None:
                 similar = rt.engine.similar(item_id, k=10).items
             except RoostError as e:
                 error = str(e)
-        return _page(request, templates, "item.html", item=row, similar=similar, error=error,
-                     rows=_items(rt, [s.id for s in similar]), liked=set(_liked(rt, user)))  # fmt: skip
+        item = deck(rt, user, [_Plain(item_id)], explain=False)[0]
+        return _page(request, templates, "item.html", item=item, cards=deck(rt, user, similar),
+                     error=error)  # fmt: skip
+
+    @app.get("/web/birds/{bird}", response_class=HTMLResponse, include_in_schema=False)
+    def bird_page(request: Request, bird: str):
+        user = need_bird(request)
+        if isinstance(user, RedirectResponse):
+            return user
+        rt = runtime(request)
+        store = rt.store()
+        if store.get("users", (bird,)) is None:
+            raise HTTPException(404, f"no bird {bird!r} here")
+        items = store.read("items").select(["id", "author", "created_at"])
+        mine = items.filter(pc.equal(items.column("author"), bird))
+        mine = mine.sort_by([("created_at", "descending")]).slice(0, SHOWN)
+        posts = deck(rt, user, [_Plain(i) for i in mine.column("id").to_pylist()], explain=False)
+        return _page(request, templates, "bird.html", bird=bird, cards=posts,
+                     bird_name=display_names(store, [bird]).get(bird, bird),
+                     followed=bird in following(store, user))  # fmt: skip
+
+    @app.get("/web/following", response_class=HTMLResponse, include_in_schema=False)
+    def following_page(request: Request):
+        user = need_bird(request)
+        if isinstance(user, RedirectResponse):
+            return user
+        store = runtime(request).store()
+        follows = following(store, user)
+        names = display_names(store, follows)
+        return _page(request, templates, "following.html",
+                     follows=sorted((names.get(b, b), b) for b in follows))  # fmt: skip
 
     @app.get("/web/explorer", response_class=HTMLResponse, include_in_schema=False)
     def explorer_page(request: Request, version: str | None = Query(None, max_length=256),
@@ -200,15 +286,27 @@ def install(app: FastAPI, settings: ServiceSettings) -> None:
             return user
         rt = runtime(request)
         choices = explorer.item_versions(rt)
-        svg, legend, error, chosen = None, [], None, None
+        job, error, chosen = None, None, None
         if choices:
-            chosen = version or choices[0]["ref"]
             try:
-                svg, legend = explorer.svg_map(rt, chosen, method, points)
+                chosen = explorer.resolve(rt, version or choices[0]["ref"])
+                job = explorer.start(rt, chosen, method, points)
             except RoostError as e:
                 error = str(e)
-        return _page(request, templates, "explorer.html", choices=choices, chosen=chosen, method=method,
-                     methods=explorer.methods(), svg=svg, legend=legend, error=error, points=points)  # fmt: skip
+        return _page(request, templates, "explorer.html", choices=choices, chosen=chosen,
+                     method=method, methods=explorer.methods(), job=job, error=error,
+                     points=points)  # fmt: skip
+
+    @app.get("/web/explorer/status", include_in_schema=False)
+    def explorer_status(request: Request, version: str = Query(..., max_length=256),
+                        method: str = Query("pca", pattern="^(pca|umap|tsne)$"),
+                        points: int = Query(2000, ge=10, le=20_000)):  # fmt: skip
+        if not _signed_in(request):
+            raise HTTPException(401, "sign in first")
+        job = explorer.find(runtime(request), version, method, points)
+        if job is None:
+            raise HTTPException(404, "no such map is being drawn")
+        return job.status()
 
     @app.get("/web/versions", response_class=HTMLResponse, include_in_schema=False)
     def versions_page(request: Request, a: str | None = Query(None, max_length=256),
@@ -230,34 +328,16 @@ def install(app: FastAPI, settings: ServiceSettings) -> None:
         return _page(request, templates, "versions.html", infos=infos, aliases=vs.aliases(), recall=recall,
                      diff=diff, a=a, b=b, error=error, ready=ok, problems=problems)  # fmt: skip
 
-
-_CHANNEL_WORDS = {
-    "followed": "from a bird you follow",
-    "popular": "popular right now",
-    "fresh": "new",
-    "cooccurrence": "liked together with what you liked",
-    "cluster": "from a cluster of your tastes",
-    "user_to_item": "matches your taste",
-    "item_to_item": "similar to something you liked",
-    "semantic": "matches the meaning of your search",
-    "lexical": "matches the words of your search",
-    "hybrid": "matches your search",
-}
+    @app.get("/web/dashboard", response_class=HTMLResponse, include_in_schema=False)
+    def dashboard_page(request: Request):
+        user = need_bird(request)
+        if isinstance(user, RedirectResponse):
+            return user
+        return _page(request, templates, "dashboard.html", **dashboard.figures(runtime(request)))
 
 
-def explain_line(why: dict[str, Any]) -> str:
-    """One reason of a result in words (Jinja filter ``why``)."""
-    if "because_title" in why:
-        return f"because you liked “{why['because_title']}”"
-    if "shared_tags" in why:
-        return "tags you like: " + ", ".join(why["shared_tags"])
-    if "ranker_top_features" in why:
-        feats = why["ranker_top_features"]
-        return "ranked on " + ", ".join(f"{k} {v:+.2f}" for k, v in feats.items())
-    if "channel" in why:
-        kind = str(why["channel"]).split(":")[0]
-        words = _CHANNEL_WORDS.get(kind, kind.replace("_", " "))
-        if why.get("author"):
-            words += f" ({why['author']})"
-        return words
-    return ", ".join(f"{k}: {v}" for k, v in why.items())
+class _Plain:
+    """An item shown without reasons (its own page, a bird's posts)."""
+
+    def __init__(self, item_id: str):
+        self.id, self.title, self.why = item_id, None, None
