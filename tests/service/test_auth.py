@@ -50,6 +50,15 @@ WEB = {
     ("GET", "/web/items/{item_id}"): 303,
     ("GET", "/web/explorer"): 303,
     ("GET", "/web/versions"): 303,
+    ("GET", "/web/birds/{bird}"): 303,
+    ("GET", "/web/following"): 303,
+    ("GET", "/web/dashboard"): 303,
+    ("GET", "/web/explorer/status"): 401,
+    # public: the API docs (the schema is public too) and the icon
+    ("GET", "/docs"): 200,
+    ("GET", "/docs/oauth2-redirect"): 200,
+    ("GET", "/redoc"): 200,
+    ("GET", "/favicon.ico"): 200,
 }
 
 

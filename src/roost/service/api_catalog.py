@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import orjson
 import pyarrow.compute as pc
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
 
@@ -24,10 +25,11 @@ from roost.service.schemas import (
     Item,
     ItemFields,
     ItemIn,
-    Page,
+    ItemPage,
     User,
     UserFields,
     UserIn,
+    UserPage,
 )
 
 
@@ -45,9 +47,13 @@ def _store_rows(rt: Runtime, kind: str, rows: list[dict[str, Any]]) -> None:
     ingest_table(rt.store(), kind, arrow_table(kind, rows), source=f"{kind} request")
 
 
-def _page(table, offset: int, limit: int) -> Page:
+def _page(table, offset: int, limit: int) -> dict[str, Any]:
+    """A page of rows with ``fields`` as an object, as a single row reads."""
     rows = table.slice(offset, limit).to_pylist()
-    return Page(total=table.num_rows, offset=offset, limit=limit, items=rows)
+    for row in rows:
+        if isinstance(row.get("fields"), str):
+            row["fields"] = orjson.loads(row["fields"])
+    return {"total": table.num_rows, "offset": offset, "limit": limit, "items": rows}
 
 
 def _own(who: Principal, user: str | None, what: str) -> None:
@@ -85,9 +91,9 @@ def router(settings: ServiceSettings) -> APIRouter:
             _store_rows(rt, "items", [item])
         return rt.store().get("items", (row["id"],)) or row
 
-    @r.get("/items", response_model=Page, tags=["items"], dependencies=[read])
+    @r.get("/items", response_model=ItemPage, tags=["items"], dependencies=[read])
     def list_items(request: Request, offset: int = offset_q, limit: int = limit_q,
-                   category: str | None = Query(None, max_length=1000)) -> Page:  # fmt: skip
+                   category: str | None = Query(None, max_length=1000)) -> dict:  # fmt: skip
         """Items in catalog order, a page at a time (optionally of one category)."""
         t = runtime(request).store().read("items")
         if category is not None:
@@ -137,8 +143,8 @@ def router(settings: ServiceSettings) -> APIRouter:
         return Response(status_code=204)
 
     # --- users ---------------------------------------------------------------------------
-    @r.get("/users", response_model=Page, tags=["users"], dependencies=[read])
-    def list_users(request: Request, offset: int = offset_q, limit: int = limit_q) -> Page:
+    @r.get("/users", response_model=UserPage, tags=["users"], dependencies=[read])
+    def list_users(request: Request, offset: int = offset_q, limit: int = limit_q) -> dict:
         return _page(runtime(request).store().read("users"), offset, limit)
 
     @r.post(

@@ -19,7 +19,7 @@ from pydantic import Field
 from roost.service.config import ServiceSettings
 from roost.service.deps import engine, require, runtime
 from roost.service.queryparams import QueryParser
-from roost.service.schemas import EmbedIn, EmbedOut, Recommendations
+from roost.service.schemas import EmbedIn, EmbedOut, Recommendations, SearchResults, SimilarItems
 from roost.types import RoostError
 
 # The filter query parameters shared by recommend, similar and search, as an endpoint would
@@ -126,7 +126,7 @@ def router(settings: ServiceSettings) -> APIRouter:
         result = await runtime(request).query(eng.history, user, k=p.k)
         return json_response(result.to_dict())
 
-    @r.get("/similar/{item}", response_model=Recommendations, openapi_extra=similar_q.openapi)
+    @r.get("/similar/{item}", response_model=SimilarItems, openapi_extra=similar_q.openapi)
     async def similar(request: Request, item: str) -> Response:
         """More like ``item`` (404 for an unknown item or version)."""
         eng, p = await engine(request), await similar_q(request)
@@ -138,9 +138,11 @@ def router(settings: ServiceSettings) -> APIRouter:
                 rt.versions().resolve(version)  # an unknown one is a 404
             return eng.similar(item, k=p.k, version=version, filters=filter_spec(p)).to_dict()
 
-        return json_response(await rt.query(run))
+        out = await rt.query(run)
+        out["item"] = out.pop("user")  # the result's subject is the item
+        return json_response(out)
 
-    @r.get("/search", response_model=Recommendations, openapi_extra=search_q.openapi)
+    @r.get("/search", response_model=SearchResults, openapi_extra=search_q.openapi)
     async def search(request: Request) -> Response:
         """Search item text: ``semantic`` (vectors), ``lexical`` (BM25) or ``hybrid`` (fused)."""
         eng, p = await engine(request), await search_q(request)
@@ -148,7 +150,9 @@ def router(settings: ServiceSettings) -> APIRouter:
         result = eng.search(p.q, **asked, cache_only=True)  # as /recommend does
         if result is None:
             result = await runtime(request).query(eng.search, p.q, **asked)
-        return json_response(result.to_dict())
+        out = result.to_dict()
+        del out["user"]  # the query, which the answer names as such
+        return json_response({"query": p.q, "mode": p.mode, **out})
 
     @r.post("/embed", response_model=EmbedOut)
     async def embed(request: Request, body: EmbedIn, eng=Depends(engine)) -> dict:

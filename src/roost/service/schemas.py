@@ -90,6 +90,14 @@ class Page(BaseModel):
     items: list[dict[str, Any]]
 
 
+class ItemPage(Page):
+    items: list[Item]
+
+
+class UserPage(Page):
+    items: list[User]
+
+
 class EventIn(_Strict):
     user_id: str = _id()
     item_id: str = _id()
@@ -115,9 +123,23 @@ class Scored(BaseModel):
     why: list[dict[str, Any]] = []
 
 
-class Recommendations(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class _Results(BaseModel):
     items: list[Scored]
+    removed: dict[str, int] = Field({}, description="candidates each filter removed")
+    timings_ms: dict[str, float] = Field({}, description="milliseconds per stage")
+
+
+class Recommendations(_Results):
+    user: str = Field(description="whom the items are for")
+
+
+class SimilarItems(_Results):
+    item: str = Field(description="the item the others are like")
+
+
+class SearchResults(_Results):
+    query: str
+    mode: Literal["semantic", "lexical", "hybrid"]
 
 
 class EmbedIn(_Strict):

@@ -298,7 +298,7 @@ def install(app: FastAPI, settings: ServiceSettings) -> None:
                      points=points)  # fmt: skip
 
     @app.get("/web/explorer/status", include_in_schema=False)
-    def explorer_status(request: Request, version: str = Query(..., max_length=256),
+    def explorer_status(request: Request, version: str = Query("", max_length=256),
                         method: str = Query("pca", pattern="^(pca|umap|tsne)$"),
                         points: int = Query(2000, ge=10, le=20_000)):  # fmt: skip
         if not _signed_in(request):
