@@ -26,9 +26,14 @@ def _chromium() -> str | None:
     return CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
 
 
+class Served(tuple):
+    """(base URL, sign-in link), with the app and the home as attributes."""
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """A served Flutter home with keys: yields (base URL, sign-in link)."""
+    """A served Flutter home with keys: yields (base URL, sign-in link); ``.app`` and
+    ``.home`` reach the app and its home."""
     import uvicorn
 
     from roost.service import ServiceSettings, create_app
@@ -49,7 +54,9 @@ def server(tmp_path_factory):
             raise RuntimeError(f"server did not start: {app.state.runtime.engine_error}")
         time.sleep(0.05)
     base = f"http://127.0.0.1:{port}"
-    yield base, f"{base}/signin?token={settings.web_token}"
+    served = Served((base, f"{base}/signin?token={settings.web_token}"))
+    served.app, served.home = app, home
+    yield served
     srv.should_exit = True
     thread.join(30)
     sock.close()
@@ -70,18 +77,24 @@ def browser():
         b.close()
 
 
-@pytest.fixture(scope="module")
-def page(browser, server):
-    """One signed-in page for the module (the session cookie persists across tests)."""
+def signed_in(browser, server, bird: str, width: int = 1200):
+    """A new browser context signed in as ``bird``; returns its page (``.base`` set)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    context = browser.new_context(viewport={"width": width, "height": 900})
     pg = context.new_page()
     pg.set_default_timeout(30_000)
     base, link = server
     pg.goto(link)
-    pg.fill("#bird", "wren")
+    pg.fill("#bird", bird)
     pg.click("#signin button[type=submit]")
     pg.wait_for_url(f"{base}/")
     pg.base = base
+    return pg
+
+
+@pytest.fixture(scope="module")
+def page(browser, server):
+    """One signed-in page for the module (the session cookie persists across tests)."""
+    pg = signed_in(browser, server, "wren")
     yield pg
-    context.close()
+    pg.context.close()

@@ -14,11 +14,11 @@ def shot(page, name: str) -> None:
 
 def test_timeline_shows_recommendations_with_reasons(page):
     page.goto(page.base + "/")
-    assert page.locator("#me").inner_text() == "wren"
+    assert page.locator("#me").inner_text() == "Wren"  # the display name, not the id
     flits = page.locator("#timeline article.flit")
     assert flits.count() > 3
     assert page.locator("#timeline ul.why li").count() > 0
-    assert "from a bird you follow" in page.locator("#timeline").inner_text()  # wren follows robin
+    assert "from Robin, whom you follow" in page.locator("#timeline").inner_text()
     shot(page, "timeline")
 
 
@@ -26,9 +26,9 @@ def test_like_is_reflected(page):
     page.goto(page.base + "/")
     first = page.locator("#timeline article.flit").first
     item = first.get_attribute("data-id")
-    title = first.locator("h3 a").inner_text()
+    title = first.locator(".title a").inner_text()
     first.locator("button.like").click()
-    page.locator(f'#timeline article.flit[data-id="{item}"] button.like.liked').wait_for()
+    page.locator(f'#timeline article.flit[data-id="{item}"] button.like[aria-pressed="true"]').wait_for()
     assert title in page.locator("#likes").inner_text()
     page.reload()
     # Live: the liked flit left the recommendations (seen filter) and is listed as liked.
@@ -54,7 +54,7 @@ def test_post_a_flit_and_find_it_by_search(page):
         page.wait_for_url("**/web/search**")
         assert "Kingfisher at the weir" in page.locator("#results").inner_text(), mode
     shot(page, "search")
-    page.click("#results article.flit h3 a >> text=Kingfisher at the weir")
+    page.click("#results article.flit .title a >> text=Kingfisher at the weir")
     page.wait_for_url("**/web/items/**")
     assert page.locator("#similar article.flit").count() > 0  # more like this
     shot(page, "item")
@@ -62,10 +62,14 @@ def test_post_a_flit_and_find_it_by_search(page):
 
 def test_explorer_map(page):
     page.goto(page.base + "/web/explorer")
+    page.locator("#map").wait_for()  # drawn in the background; the page reloads when ready
     circles = page.locator("#map circle")
     assert circles.count() >= 18
     assert "fish (6)" in page.locator("#legend").inner_text()
     first = circles.first
+    assert page.locator("#map[tabindex='0'][role='img']").count() == 1  # one focusable map
+    assert page.locator("#map a").count() == 0
+    assert page.locator("#map-list li").count() == circles.count()  # and a list of it
     first.hover()
     assert page.locator("#info").inner_text() == first.locator("title").text_content()
     shot(page, "explorer")

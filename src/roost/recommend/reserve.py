@@ -13,9 +13,9 @@ surface in ``surfaces.toml``::
     max_age_days = 3         # only candidates at most this old (catalog time)
 
 Only candidates that reached ranking are lifted: they passed the surface's filters (seen,
-blocked, unsafe ...) like any other. Those already in the first ``k`` stay where the ranker
-put them and count against the slots; the others, newest first, take the first places,
-pushing the last of the ``k`` out.
+blocked, unsafe ...) like any other. The newest ``slots`` of them take the first places,
+newest first (a timeline shows what is new on top); the rest keep the ranker's order, and
+the last of the ``k`` make room.
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ class Reserve:
     max_age_days: float = 3.0
 
     def apply(self, ctx: RecContext, pool: Pool, order: np.ndarray, k: int) -> np.ndarray:
-        """``order`` (pool positions, best first) with the reserved candidates in its
-        first ``k``; unchanged when the channel found nothing fresh or they are there."""
+        """``order`` (pool positions, best first) with the reserved candidates first;
+        unchanged when the channel found nothing fresh."""
         if self.channel not in pool.channels or not len(pool):
             return order
         found = np.flatnonzero(~np.isnan(pool.scores[:, pool.channels.index(self.channel)]))
@@ -58,12 +58,8 @@ class Reserve:
         if not len(fresh):
             return order
         order = np.asarray(order)
-        inside = np.isin(fresh, order[:k])
-        need = min(self.slots, k) - int(inside.sum())
-        if need <= 0:
-            return order
-        out = fresh[~inside]
-        out = out[np.argsort(ctx.age_days(pool.rows[out]), kind="stable")][:need]
+        ages = ctx.age_days(pool.rows[fresh])
+        out = fresh[np.argsort(ages, kind="stable")][: min(self.slots, k)]
         return np.concatenate([out, order[~np.isin(order, out)]])
 
 
