@@ -5,8 +5,9 @@ reasons read as plain words."""
 from __future__ import annotations
 
 import pytest
-from conftest import signed_in
 from test_browser import shot
+
+from conftest import signed_in
 
 POST = "Finch at the feeder"
 
