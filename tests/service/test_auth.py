@@ -58,6 +58,7 @@ WEB = {
     ("GET", "/docs"): 200,
     ("GET", "/docs/oauth2-redirect"): 200,
     ("GET", "/redoc"): 200,
+    ("GET", "/redoc.standalone.js"): 200,
     ("GET", "/favicon.ico"): 200,
 }
 

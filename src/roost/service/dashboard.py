@@ -147,7 +147,7 @@ def drift_series(rt: Runtime) -> dict[str, list[tuple[float, float]]]:
     store = rt.store()
     inter = store.catalog().interactions()
     ts = np.asarray(inter.ts) if getattr(inter, "ts", None) is not None else None
-    if ts is None or len(ts) < WINDOWS * 10:
+    if ts is None or len(ts) < WINDOWS * 2:
         return {}
     bounds = [None, *time_split(ts, [j / WINDOWS for j in range(1, WINDOWS)]), None]
     vs = rt.versions()

@@ -13,11 +13,14 @@ from fastapi.openapi.docs import (
     get_swagger_ui_html,
     get_swagger_ui_oauth2_redirect_html,
 )
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 FAVICON = Path(__file__).resolve().parents[1] / "web" / "static" / "favicon.svg"
-ASSETS = "/static/docs"
+ASSETS = "/docs-assets"  # not under /static, which the web app mounts first
+# ReDoc's footer shows a logo from its CDN; served patched to our own icon, so the page
+# fetches nothing from elsewhere.
+REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 
 
 def _bundle() -> Path | None:
@@ -63,6 +66,18 @@ def install(app: FastAPI) -> None:
     async def swagger_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
 
+    redoc_js: list[bytes] = []
+
+    @app.get("/redoc.standalone.js", include_in_schema=False)
+    def redoc_bundle() -> Response:
+        if bundle is None:
+            return missing()
+        if not redoc_js:
+            text = (bundle / "redoc.standalone.js").read_bytes()
+            redoc_js.append(text.replace(REDOC_LOGO.encode(), b"/favicon.ico"))
+        return Response(redoc_js[0], media_type="text/javascript",
+                        headers={"Cache-Control": "max-age=86400"})  # fmt: skip
+
     @app.get("/redoc", include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
         if bundle is None:
@@ -70,7 +85,7 @@ def install(app: FastAPI) -> None:
         return get_redoc_html(
             openapi_url=app.openapi_url,
             title=f"{app.title} API",
-            redoc_js_url=f"{ASSETS}/redoc.standalone.js",
+            redoc_js_url="/redoc.standalone.js",
             redoc_favicon_url="/favicon.ico",
             with_google_fonts=False,
         )
