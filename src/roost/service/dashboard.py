@@ -141,13 +141,13 @@ def _epoch(created: Any) -> float:
 def drift_series(rt: Runtime) -> dict[str, list[tuple[float, float]]]:
     """``{alias: [(window end, mean-shift score against the first window)]}`` for the
     served item versions with vectors for the catalog's events."""
-    from roost.monitor.drift import drift
+    from roost.monitor.drift import MIN_ROWS, drift
     from roost.monitor.windows import time_split, window_vectors
 
     store = rt.store()
     inter = store.catalog().interactions()
     ts = np.asarray(inter.ts) if getattr(inter, "ts", None) is not None else None
-    if ts is None or len(ts) < WINDOWS * 2:
+    if ts is None or len(ts) < WINDOWS * 10:
         return {}
     bounds = [None, *time_split(ts, [j / WINDOWS for j in range(1, WINDOWS)]), None]
     vs = rt.versions()
@@ -165,7 +165,7 @@ def drift_series(rt: Runtime) -> dict[str, list[tuple[float, float]]]:
             ref = windows[0]
             hit = []
             for b, cur in zip(bounds[1:], windows[1:], strict=False):
-                if len(ref) < 2 or len(cur) < 2:
+                if len(ref) < MIN_ROWS or len(cur) < MIN_ROWS:
                     continue
                 score = drift(ref, cur, ["mean"], params={"mean": {"n_permutations": 0}})[0].score
                 hit.append((float(b if b is not None else ts.max()), float(score)))
