@@ -75,6 +75,11 @@ def test_explorer_map(page):
     shot(page, "explorer")
     first.click()
     page.wait_for_url("**/web/items/**")
+    # the menu follows the address, an alias included
+    page.goto(page.base + "/web/explorer?version=collab")
+    page.locator("#map").wait_for()
+    chosen = page.locator("select[name=version]").input_value()
+    assert "collab" in page.locator(f'select[name=version] option[value="{chosen}"]').inner_text()
 
 
 def test_versions_page_points_and_rolls_back_an_alias(page):
