@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import append  # noqa: E402
 from roost.engine import Engine, build_default  # noqa: E402
 from roost.monitor.latency import LatencyHistogram  # noqa: E402
-from roost.store import open_store  # noqa: E402
+from roost.store import Artifacts, open_store  # noqa: E402
 from roost.store.versions import VersionStore  # noqa: E402
 
 STAGES = ("sources", "hydrate", "filter", "score", "select")
@@ -98,7 +98,7 @@ def synthetic_home(
     m = index_version(
         es,
         info.id,
-        path / "indexes" / info.id / "hnsw",
+        Artifacts(path).index(info.id, "hnsw"),
         kind="hnsw",
         M=hnsw_m,
         ef_construction=ef_construction,

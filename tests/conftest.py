@@ -44,3 +44,54 @@ def engine(engine_home, tmp_path):
     eng = Engine.open(home)
     yield eng
     eng.close()
+
+
+# --- the server backend: a throwaway PostgreSQL (scripts/pgserver.py) -------------------------
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One PostgreSQL server for the session (Debian's binaries, a temporary folder, a free
+    port), stopped and removed at the end. Skipped only when the binaries are absent."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import pgserver
+
+    if pgserver.binaries() is None:
+        pytest.skip("PostgreSQL server binaries not found (initdb, pg_ctl): "
+                    "apt-get install postgresql to run the server backend's tests")  # fmt: skip
+    server = pgserver.PgServer().start()
+    yield server
+    from roost.store.postgres import close_pools
+
+    close_pools()
+    server.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    return request.param
+
+
+@pytest.fixture
+def new_home(request, tmp_path):
+    """``new_home(backend, name="home")``: the path of a new home on that backend (a server
+    home gets a fresh database of its own, recorded in the home)."""
+    from roost.store import Home
+
+    def make(backend: str = "sqlite", name: str = "home"):
+        path = tmp_path / name
+        if backend == "postgresql":
+            Home.at(path).create(request.getfixturevalue("pg_server").new_database())
+        return path
+
+    return make
+
+
+@pytest.fixture
+def db_home(backend, new_home):
+    """A new home on each backend in turn (parametrized)."""
+    return new_home(backend)

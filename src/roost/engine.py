@@ -12,6 +12,11 @@ seconds, 0 turns it off): a write drops the entries it could change before it re
 (a user's events, follows and unfollows: that user's; an item put or deleted, a reload:
 all), so the next request after a write always sees it. Returned results are shared with
 the cache: read them, do not change them.
+
+Several processes may serve one home (``roost serve --workers N``): after
+:meth:`Engine.follow_changes`, each applies the others' writes from the home's change log
+(:mod:`roost.store.feed`) to its live state and drops the cached results they touch; on
+one machine before its next answer, from other machines within the poll interval.
 """
 
 from __future__ import annotations
@@ -84,6 +89,7 @@ class Engine:
         *,
         cache_ttl: float = 30.0,
         cache_entries: int = 10_000,
+        origin: str | None = None,
     ):
         self.home = home
         self.surfaces = surfaces
@@ -92,6 +98,11 @@ class Engine:
         self._explicit = explicit
         self._write_lock = threading.RLock()
         self._store = open_store(home, create=False)
+        if origin:
+            self._store.origin = origin
+        self.origin = self._store.origin
+        self._feed: Any = None
+        self._head = 0  # the change log entry the loaded state includes
         self._live_items: dict[str, str] = {}  # item id -> text, re-embedded after reload
         self._live_users: set[str] = set()
         self._state = self._load()
@@ -104,22 +115,24 @@ class Engine:
         surfaces: str | Path | None = None,
         cache_ttl: float = 30.0,
         cache_entries: int = 10_000,
+        origin: str | None = None,
     ) -> Engine:
-        """Open ``home`` for serving (see the module docstring)."""
+        """Open ``home`` for serving (see the module docstring). ``origin`` names this
+        engine's writes in the change log (a service shares it with its stores)."""
         home = home if isinstance(home, Home) else Home.at(home)
         if not home.exists():
             raise RoostError(
                 f"{home.path}: no Roost home here (run `roost init` or `roost demo` first)"
             )
-        path = Path(surfaces) if surfaces is not None else home.path / "surfaces.toml"
-        cache = {"cache_ttl": cache_ttl, "cache_entries": cache_entries}
+        path = Path(surfaces) if surfaces is not None else home.artifacts.surfaces
+        cache = {"cache_ttl": cache_ttl, "cache_entries": cache_entries, "origin": origin}
         if surfaces is not None or path.exists():
             return cls(home, surfaces_mod.load(path), explicit=True, **cache)
         return cls(home, surfaces_mod.default(), explicit=False, **cache)
 
     def _load(self) -> _State:
         with self.latency.timed("engine.load"):
-            catalog = self._store.catalog()
+            catalog, self._head = self._store.snapshot()
             ctx = RecContext.from_catalog(catalog)
             wanted = set().union(*(s.aliases() for s in self.surfaces.values())) | {TEXT}
             with VersionStore(self.home, create=False) as vs:
@@ -199,6 +212,7 @@ class Engine:
         ``cache_only``: the cached result, or None without computing one (a server looks
         there first on its event loop and sends only misses to its query thread)."""
         k = _check_k(k)
+        self._sync()
         st = self._state
         pipe = st.pipelines.get(surface)
         if pipe is None:
@@ -229,6 +243,7 @@ class Engine:
         the ``similar`` surface's versions that knows it (or in ``version``).
         ``cache_only`` as in :meth:`recommend`."""
         k = _check_k(k)
+        self._sync()
         st = self._state
         st.ctx.row(item)  # UnknownIdError names an unknown item
         surface = self.surfaces.get("similar") or surfaces_mod.default()["similar"]
@@ -264,6 +279,7 @@ class Engine:
             raise RoostError(f"unknown search mode {mode!r}; use one of {', '.join(SEARCH_MODES)}")
         if not isinstance(query, str) or not query.strip():
             raise RoostError("search: the query is empty")
+        self._sync()
         st = self._state
         if st.searcher is None:
             raise RoostError(
@@ -304,6 +320,7 @@ class Engine:
         """The items ``user`` engaged with most recently (positive events, newest first,
         live events included; deleted items left out)."""
         k = _check_k(k)
+        self._sync()
         ctx = self._state.ctx
         rows = [r for r in ctx.liked(str(user), k + 64) if not ctx.deleted[r]][:k]
         return Result(
@@ -337,8 +354,13 @@ class Engine:
         table = events_table(events)
         with self._write_lock, self.latency.timed("add_events"):
             stored = store_rows(self._store, "events", table, "add_events")
+            self._apply_events(table.to_pylist())
+        return stored
+
+    def _apply_events(self, rows: list[dict]) -> None:
+        """Stored events into the live state (counts, channels, user vectors, cache)."""
+        with self._write_lock:
             st = self._state
-            rows = table.to_pylist()
             users = set()
             for e in rows:
                 value = 1.0 if e.get("value") in (None, "") else float(e["value"])
@@ -355,7 +377,6 @@ class Engine:
                 self._fold_in(st.spaces, st.ctx, u)
             self._live_users |= users
             self.cache.invalidate_users(users)
-        return stored
 
     def _fold_in(self, spaces: dict[str, VectorSpace], ctx: RecContext, user: str) -> None:
         h = ctx.histories.get(user)
@@ -376,7 +397,11 @@ class Engine:
         row = table.to_pylist()[0]
         with self._write_lock, self.latency.timed("put_item"):
             store_rows(self._store, "items", table, "put_item")
-            saved = self._store.get("items", (row["id"],)) or row
+            self._apply_item(self._store.get("items", (row["id"],)) or row)
+
+    def _apply_item(self, saved: dict) -> None:
+        """A stored item into the live state: recommendable, embedded, searchable."""
+        with self._write_lock:
             st = self._state
             st.ctx.add_item(
                 saved["id"],
@@ -411,10 +436,16 @@ class Engine:
     def delete_item(self, item_id: str) -> None:
         """Remove an item from the store; it is never recommended or found again."""
         with self._write_lock, self.latency.timed("delete_item"):
-            st = self._state
-            st.ctx.row(item_id)
+            self._state.ctx.row(item_id)
             with self._store.transaction() as w:
                 w.delete("items", [(item_id,)])
+            self._apply_delete_item(item_id)
+
+    def _apply_delete_item(self, item_id: str) -> None:
+        with self._write_lock:
+            st = self._state
+            if st.ctx.index.get(item_id) is None:
+                return
             st.ctx.remove_item(item_id)  # every later request drops it, whatever the channel
             self._live_items.pop(item_id, None)
             if st.searcher is not None and hasattr(st.searcher, "remove"):
@@ -456,11 +487,66 @@ class Engine:
     # --- lifecycle ----------------------------------------------------------------------
     def reload(self) -> None:
         """Re-read the catalog and re-resolve aliases; the new state replaces the old at once."""
-        with self._write_lock:
+        feed = self._feed
+        with feed.lock if feed is not None else self._write_lock, self._write_lock:
             self._state = self._load()
             self.cache.invalidate_all()
+            if feed is not None:  # what the snapshot holds is not applied again
+                feed.seen = max(feed.seen, self._head)
+
+    # --- other processes' writes ----------------------------------------------------------
+    def follow_changes(self, *, poll: float = 0.5) -> None:
+        """Apply other processes' writes to this engine from now on (see the module
+        docstring): checked before every request, and in the background every ``poll``
+        seconds (at once on PostgreSQL, which notifies)."""
+        from roost.store.feed import FeedHead, Follower
+
+        if self._feed is not None:
+            return
+        db = self.home.db()
+        self._feed = Follower(db.changes(), FeedHead(self.home.artifacts.feed_head), self.origin,
+                              self._apply_changes, start_at=self._head, poll=poll)  # fmt: skip
+        self._feed.catch_up()  # what was committed while the state loaded
+        self._feed.start()
+
+    def _sync(self) -> None:
+        if self._feed is not None:
+            self._feed.check()
+
+    def _apply_changes(self, changes: list) -> None:
+        """Entries of the change log written by other processes, oldest first."""
+        if any(c.kind not in ("events", "items", "follows") for c in changes):
+            self.reload()  # an alias moved, or a bulk write: read everything again
+            return
+        for c in changes:
+            body = c.body
+            if c.kind == "events":
+                with self._write_lock:
+                    rows = self._store.events_between(body["after"], body["upto"]).to_pylist()
+                self._apply_events(rows)
+            elif c.kind == "items":
+                for item_id in body.get("ids", []):
+                    with self._write_lock:
+                        saved = self._store.get("items", (item_id,))
+                    if saved is not None:
+                        self._apply_item(saved)
+                for item_id in body.get("deleted", []):
+                    self._apply_delete_item(item_id)
+            elif c.kind == "follows":
+                with self._write_lock:
+                    follows = self._state.ctx.follows
+                    touched = set()
+                    for a, b in body.get("put", []):
+                        follows[a] = follows.get(a, set()) | {b}
+                        touched.add(a)
+                    for a, b in body.get("deleted", []):
+                        follows[a] = follows.get(a, set()) - {b}
+                        touched.add(a)
+                    self.cache.invalidate_users(touched)
 
     def close(self) -> None:
+        if self._feed is not None:
+            self._feed.close()
         with self._write_lock:
             self._store.close()
 

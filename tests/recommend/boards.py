@@ -15,7 +15,7 @@ from roost.data.frames import Catalog
 from roost.data.ingest import ingest_table
 from roost.embed import get
 from roost.index import index_version
-from roost.store import open_store
+from roost.store import Artifacts, open_store
 from roost.store.versions import VersionStore
 
 BIRDS = [
@@ -106,7 +106,7 @@ def make_home(
         als = get("als")(factors=8, iterations=10, seed=0, n_threads=1).fit(catalog)
         items = als.embedding_set(catalog)
         info = vs.put(items, users=als.user_embedding_set(catalog), alias="collab")
-        index_version(items, info.id, path / "indexes" / info.id / index_kind, kind=index_kind)
+        index_version(items, info.id, Artifacts(path).index(info.id, index_kind), kind=index_kind)
         if text:
             tr = get("transformer")(onnx_model="packaged").fit(catalog)
             vs.put(tr.embedding_set(catalog), alias="text")

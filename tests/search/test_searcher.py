@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 from search_helpers import ITEMS, catalog
 
 from roost.data.frames import Catalog
-from roost.search.hybrid import BM25_FOLDER, Searcher
+from roost.search.hybrid import Searcher
 from roost.search.lexical import BM25Search
 from roost.search.semantic import SemanticSearch
-from roost.store import open_store
+from roost.store import Artifacts, open_store
 from roost.store.versions import VersionStore
 from roost.types import RoostError, UnknownIdError
 
@@ -156,7 +156,7 @@ def test_bad_arguments(shared):
 
 
 def test_bm25_index_saved_in_home_and_reused(built_home, tmp_path):
-    folder = built_home / "indexes" / BM25_FOLDER
+    folder = Artifacts(built_home).lexical
     s1 = Searcher.from_home(built_home, text_version=None)
     stamp = (folder / "lexical.json").stat().st_mtime_ns
     s2 = Searcher.from_home(built_home, text_version=None)

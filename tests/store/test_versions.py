@@ -171,16 +171,16 @@ def test_delete_and_gc_remove_the_versions_indexes(vs):
 
     ids = [vs.put(make_set(seed=s)).id for s in range(3)]
     for vid in ids:
-        index_version(vs.get(vid).as_embedding_set(), vid, vs.home.indexes_dir / vid / "exact",
+        index_version(vs.get(vid).as_embedding_set(), vid, vs.artifacts.index(vid, "exact"),
                       kind="exact")
     vs.delete(ids[0])
     assert vs.gc(keep=1) == [ids[1]]
-    left = sorted(p.name for p in vs.home.indexes_dir.iterdir() if not p.name.startswith("."))
+    left = sorted(p.name for p in vs.artifacts.indexes.iterdir() if not p.name.startswith("."))
     assert left == [ids[2]]
     # an index folder left by a crash between the row delete and the folder removal goes at
     # the next open
-    orphan = vs.home.indexes_dir / ids[0]
-    shutil.copytree(vs.home.indexes_dir / ids[2], orphan)
+    orphan = vs.artifacts.indexes_of(ids[0])
+    shutil.copytree(vs.artifacts.indexes_of(ids[2]), orphan)
     VersionStore(vs.home).close()
     assert not orphan.exists()
 

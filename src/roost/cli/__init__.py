@@ -29,8 +29,14 @@ def _root(
     home: str = typer.Option(
         None, "--home", help="Roost home directory [env ROOST_HOME; default ./.roost]", show_default=False
     ),
+    database: str = typer.Option(
+        None, "--database", help="the home's database URL, sqlite:///... or postgresql://... "
+        "[env ROOST_DATABASE; default: the one the home records, else <home>/roost.db]",
+        show_default=False,
+    ),
 ) -> None:
     state.home = resolve("home", home)
+    state.database = resolve("database", database) or None
 
 
 data.register(app)

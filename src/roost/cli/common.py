@@ -21,6 +21,7 @@ from roost.store.base import CatalogStore
 @dataclass
 class State:
     home: str = "./.roost"
+    database: str | None = None
 
 
 state = State()
@@ -29,7 +30,7 @@ JSON = typer.Option(False, "--json", help="print the result as JSON")
 
 
 def home() -> Home:
-    return Home.at(state.home)
+    return Home.at(state.home, state.database)
 
 
 def store(create: bool = False) -> CatalogStore:

@@ -9,6 +9,7 @@ import typer
 from roost.cli.common import JSON, emit_json, home, progress, store, table
 from roost.data import datasets
 from roost.data.ingest import ingest_file
+from roost.store import Home, open_store, redact
 from roost.types import RoostError
 
 
@@ -34,15 +35,48 @@ def parse_map(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def init(json_out: bool = JSON) -> None:
-    """Create the Roost home (SQLite catalog, folders); harmless if it exists."""
-    s = store(create=True)
-    info = {"home": str(home().path), "schema_version": s.schema_version, **s.counts()}
-    s.close()
+def init(
+    database: str = typer.Option(
+        None, "--database", help="keep the catalog in this database, e.g. "
+        "postgresql://roost@db.example/roost (recorded in the home); default: <home>/roost.db",
+        show_default=False,
+    ),
+    json_out: bool = JSON,
+) -> None:
+    """Create the Roost home (folders, database schema); harmless if it exists."""
+    h = home()
+    url = database or h.database
+    if url:
+        h = Home.at(h.path, url).create(url)
+    with open_store(h, create=True) as s:
+        info = {"home": str(h.path), "database": redact(h.url), "backend": h.backend,
+                "schema_version": s.schema_version, **s.counts()}  # fmt: skip
     if json_out:
         emit_json(info)
     else:
-        typer.echo(f"Roost home ready at {info['home']} (schema {info['schema_version']})")
+        typer.echo(f"Roost home ready at {info['home']} on {info['database']} "
+                   f"(schema {info['schema_version']})")  # fmt: skip
+
+
+def migrate(
+    to: str = typer.Option(..., "--to", help="the server database to copy into, "
+                           "postgresql://user@host/dbname (it must hold no Roost data yet)"),
+    json_out: bool = JSON,
+) -> None:
+    """Copy this (embedded) home's database into a server database; the home then uses it.
+
+    Catalog, versions, aliases with their history and API keys are copied in one
+    transaction and checked (row counts); the home records the new URL. Vector and index
+    files stay where they are. The SQLite file is kept (renamed roost.db.migrated).
+    """
+    from roost.store.migrate import copy_home
+
+    report = copy_home(home(), to, progress=progress())
+    if json_out:
+        emit_json(report)
+    else:
+        counts = ", ".join(f"{v} {k}" for k, v in report["copied"].items())
+        typer.echo(f"copied {counts} into {report['to']}; {report['home']} now uses it")
 
 
 def ingest(
@@ -57,11 +91,10 @@ def ingest(
     json_out: bool = JSON,
 ) -> None:
     """Ingest a file of items, users, events or follows (one transaction)."""
-    from pathlib import Path
 
     s = store(create=True)
     try:
-        rejects_path = rejects or str(home().rejects_dir / f"{Path(file).name}.rejects.jsonl")
+        rejects_path = rejects or str(home().artifacts.rejects_of(file))
         report = ingest_file(
             s, kind.value, file, format=format, mapping=parse_map(map_), event_kind=event_kind,
             on_error=on_error.value, rejects_path=rejects_path, tag_sep=tag_sep, progress=progress(),
@@ -168,6 +201,7 @@ def list_datasets(json_out: bool = JSON) -> None:
 
 def register(app: typer.Typer) -> None:
     app.command()(init)
+    app.command()(migrate)
     app.command()(ingest)
     app.command()(load)
     app.command()(stats)

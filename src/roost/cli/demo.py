@@ -106,7 +106,7 @@ def _current_versions(h, fingerprint: str) -> dict[str, str] | None:
         infos = {a: vs.info(aliases[a]) for a in DEMO_ALIASES}
     if any(i.fingerprint != fingerprint for i in infos.values()):
         return None
-    if not all((h.indexes_dir / i.id).is_dir() for i in infos.values()):
+    if not all(h.artifacts.indexes_of(i.id).is_dir() for i in infos.values()):
         return None
     return {a: i.id for a, i in infos.items()}
 
@@ -123,7 +123,7 @@ def _fit_item2vec(h, catalog) -> dict[str, Any]:
     items = model.embedding_set(catalog)
     with VersionStore(h) as vs:
         vid = vs.put(items, name="demo item2vec", alias="item2vec").id
-    manifest = index_version(items, vid, h.indexes_dir / vid / "auto")
+    manifest = index_version(items, vid, h.artifacts.index(vid))
     return {"version": vid, "recall@10": manifest["recall@10"],
             "seconds": round(time.perf_counter() - t, 2)}  # fmt: skip
 

@@ -28,7 +28,7 @@ def check_access(settings, host: str) -> None:
     ``--open`` on an address other than loopback, or ``--open`` beside configured keys."""
     from roost.service import KeyStore
 
-    has_keys = bool(KeyStore(settings.keys_path))
+    has_keys = bool(KeyStore(settings.key_records()))
     if settings.open_access:
         if not _is_loopback(host):
             raise RoostError(
@@ -54,7 +54,7 @@ def create_keys(
     """Make one key per role in the home's keys file; returns ``{role: key}`` (shown once)."""
     from roost.service import KeyStore, ServiceSettings
 
-    keys = KeyStore(ServiceSettings.from_env(home_path).keys_path)
+    keys = KeyStore(ServiceSettings.from_env(home_path).key_records())
     return {role: keys.create(role, name=name)[0] for role in roles}
 
 
@@ -137,7 +137,7 @@ def _keystore():
     from roost.service import KeyStore, ServiceSettings
 
     h: Home = home()
-    return KeyStore(ServiceSettings.from_env(h.path).keys_path)
+    return KeyStore(ServiceSettings.from_env(h.path, database=h.database).key_records())
 
 
 @keys_app.command("create")

@@ -83,7 +83,7 @@ def index(version: str = typer.Argument(..., help="version id or alias"),
         es = v.as_embedding_set()
     if kind is not None and kind not in ("exact", "hnsw", "ivfpq", "ivfflat", "faiss-hnsw", "hnswlib"):
         raise RoostError(f"--kind {kind!r}: use exact, hnsw or ivfpq")
-    manifest = index_version(es, vid, home().indexes_dir / vid / (kind or "auto"), kind=kind)
+    manifest = index_version(es, vid, home().artifacts.index(vid, kind or "auto"), kind=kind)
     if json_out:
         emit_json(manifest)
     else:

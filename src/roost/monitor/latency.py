@@ -58,14 +58,15 @@ N_BOUNDS = 30 * PER_DOUBLING  # 1e-6 * 2**30 s: about 18 minutes
 #: Upper bounds (seconds) of the buckets; one more bucket above the last holds the rest.
 BOUNDS = LOW * 2.0 ** (np.arange(N_BOUNDS + 1) / PER_DOUBLING)
 QUANTILES = (0.5, 0.95, 0.99)
-LATENCY_FILE = ("metrics", "latency.json")  # under the Roost home
 HISTORY_NAME = "latency-history.jsonl"  # beside it
 HISTORY_BYTES = 4_000_000  # past this the oldest half of the lines goes
 
 
 def latency_path(home: str | Path) -> Path:
     """Where a Roost home keeps its saved latency figures: ``<home>/metrics/latency.json``."""
-    return Path(home).joinpath(*LATENCY_FILE)
+    from roost.store.artifacts import Artifacts
+
+    return Artifacts(Path(home)).latency
 
 
 class LatencyHistogram:

@@ -22,12 +22,10 @@ from roost.store.manifest import UnknownVersionError
 from roost.store.versions import VersionStore
 from roost.types import RoostError
 
-RANKERS_DIR = "rankers"
-
 
 def rankers_dir(home: Home) -> Path:
     """Where trained rankers live: ``<home>/rankers/<surface>/``."""
-    return home.path / RANKERS_DIR
+    return home.artifacts.rankers
 
 
 def open_spaces(
@@ -46,7 +44,7 @@ def open_spaces(
             spaces[alias] = by_id[vid]
             continue
         try:
-            space, found = load_space(alias, vs.get(vid), home.indexes_dir)
+            space, found = load_space(alias, vs.get(vid), home.artifacts)
         except RoostError as e:
             problems.append(f"version {alias} ({vid}): {e}")
             continue

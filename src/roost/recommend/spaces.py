@@ -20,6 +20,7 @@ from roost.index import Index, build_index
 from roost.index.topk import normalize_rows
 from roost.recommend.neighbours import TABLE_K, NeighbourTable
 from roost.recommend.space_users import UserVectors
+from roost.store.artifacts import Artifacts
 from roost.store.manifest import Version
 from roost.types import RoostError
 
@@ -428,12 +429,12 @@ class VectorSpace(UserVectors):
         self._encoder = encoder
 
 
-def load_space(alias: str, version: Version, indexes_dir: Path) -> tuple[VectorSpace, list[str]]:
+def load_space(alias: str, version: Version, artifacts: Artifacts) -> tuple[VectorSpace, list[str]]:
     """Open ``version`` for serving with its saved index (the first that loads and is bound
     to it), else an exact index built in memory. Returns the space and the problems met."""
     problems: list[str] = []
     index = None
-    folder = indexes_dir / version.id
+    folder = artifacts.indexes_of(version.id)
     if folder.is_dir():
         for path in sorted(p for p in folder.iterdir() if (p / "index.json").is_file()):
             try:

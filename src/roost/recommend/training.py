@@ -208,7 +208,7 @@ def build_default(
                 alias=alias,
                 users=model.user_embedding_set(catalog) if users else None,
             )
-            manifest = index_version(items, info.id, home.indexes_dir / info.id / "auto")
+            manifest = index_version(items, info.id, home.artifacts.index(info.id))
             summary["versions"][alias] = {
                 "id": info.id,
                 "method": info.method,
@@ -218,7 +218,7 @@ def build_default(
                 "recall@10": manifest["recall@10"],
             }
             summary["seconds"][alias] = round(time.perf_counter() - t, 2)
-            spaces[alias], _ = load_space(alias, vs.get(info.id), home.indexes_dir)
+            spaces[alias], _ = load_space(alias, vs.get(info.id), home.artifacts)
             if alias == "text":
                 encoder = model  # fitted already: semantic search and new items reuse it
                 spaces[alias].share_encoder(encoder)

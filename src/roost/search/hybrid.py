@@ -27,11 +27,12 @@ from roost.search.fusion import FUSIONS, complete
 from roost.search.lexical import BM25Search
 from roost.search.semantic import SemanticSearch
 from roost.store import Home, open_store
+from roost.store.artifacts import LEXICAL
 from roost.types import Hits, RoostError, UnknownIdError
 
 MODES = ("hybrid", "semantic", "lexical")
 TEXT_FIELDS = ("title", "text", "tags")
-BM25_FOLDER = "bm25"
+BM25_FOLDER = LEXICAL  # the folder under <home>/indexes (roost.store.artifacts)
 
 Keep = Callable[[np.ndarray], Any] | set[str] | frozenset[str]
 Found = list[tuple[str, float, dict]]
@@ -286,7 +287,7 @@ def _as_hits(ids: np.ndarray, scores: np.ndarray) -> Hits:
 def _lexical_for(home: Home, catalog: Catalog, bm25: BM25Search) -> BM25Search:
     if catalog.items.num_rows == 0:
         raise RoostError(f"{home.path}: the catalog has no items to search (roost ingest first)")
-    folder = home.indexes_dir / BM25_FOLDER
+    folder = home.artifacts.lexical
     stamp = {"items_fingerprint": table_fingerprint(catalog.items), "fields": list(TEXT_FIELDS)}
     if (folder / "lexical.json").is_file():
         try:
@@ -316,7 +317,7 @@ def _semantic_for(home: Home, ref: str, catalog: Catalog, index) -> SemanticSear
                 f"(roost embed transformer --alias {ref})"
             ) from None
     sem = SemanticSearch.from_version(version, index=index,
-                                      index_dir=home.indexes_dir / version.id)  # fmt: skip
+                                      index_dir=home.artifacts.indexes_of(version.id))  # fmt: skip
     _check_encoder(sem, version, catalog)
     return sem
 

@@ -20,6 +20,7 @@ from roost.service.config import ServiceSettings
 from roost.service.deps import engine, require, runtime
 from roost.service.queryparams import QueryParser
 from roost.service.schemas import EmbedIn, EmbedOut, Recommendations, SearchResults, SimilarItems
+from roost.store.artifacts import Artifacts
 from roost.types import RoostError
 
 # The filter query parameters shared by recommend, similar and search, as an endpoint would
@@ -76,7 +77,7 @@ def surface_names(settings: ServiceSettings) -> list[str]:
     """The surfaces with channels that the engine will serve (from the same config)."""
     from roost.recommend import surfaces
 
-    path = settings.surfaces or settings.home / "surfaces.toml"
+    path = settings.surfaces or Artifacts(settings.home).surfaces
     try:
         found = surfaces.load(path) if path.exists() else surfaces.default()
     except RoostError:

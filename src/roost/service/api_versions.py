@@ -22,7 +22,7 @@ _NAME = Path(..., pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$", description="alias
 def index_figures(rt: Runtime, vid: str) -> list[dict[str, Any]]:
     """The saved indexes of a version with their kind and recall@10 (from their manifests)."""
     out = []
-    folder = rt.home.indexes_dir / vid
+    folder = rt.home.artifacts.indexes_of(vid)
     for manifest in sorted(folder.glob("*/index.json")) if folder.is_dir() else ():
         try:
             m = json.loads(manifest.read_text())

@@ -9,10 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from roost.settings import resolve
+from roost.store.artifacts import Artifacts
 from roost.store.home import Home
-
-SESSION_KEY_FILE = "session.key"
-KEYS_FILE = "keys.json"
 
 
 @dataclass(frozen=True)
@@ -22,7 +20,10 @@ class ServiceSettings:
     Parameters
     ----------
     home : the Roost home served.
-    keys_file : the API keys file (default ``<home>/keys.json``).
+    database : the home's database URL (default: the one the home records, else its
+        SQLite file).
+    keys_file : the API keys file (default: ``<home>/keys.json``, or on a server home the
+        database's key table).
     open_access : let callers without credentials act as admin (``roost serve --open``),
         which :func:`roost.cli.serve.serve_forever` allows on loopback only and only with no
         keys configured. Off, a protected route needs a valid key or session however the keys
@@ -40,9 +41,12 @@ class ServiceSettings:
         queue for them, so a burst does not make every query slower under the GIL.
     cache_ttl : seconds a finished result may be served again (0: no result cache; see
         :mod:`roost.recommend.cache`).
+    feed_poll : seconds between looks at the change log for writes made on other machines
+        (on this machine, and on PostgreSQL through LISTEN/NOTIFY, changes show at once).
     """
 
     home: Path
+    database: str | None = None
     keys_file: Path | None = None
     open_access: bool = False
     max_body: int = 1_048_576
@@ -55,6 +59,7 @@ class ServiceSettings:
     load_engine: bool = True
     query_threads: int = 1
     cache_ttl: float = 30.0
+    feed_poll: float = 0.5
 
     @classmethod
     def from_env(
@@ -66,6 +71,7 @@ class ServiceSettings:
             return resolve(name, overrides.pop(name, None), environ)
 
         h = Home.at(resolve("home", home, environ)).path
+        database = get("database") or None
         keys = get("keys_file")
         open_access = bool(overrides.pop("open_access", None) or get("open"))
         origins = get("cors_origins")
@@ -73,6 +79,7 @@ class ServiceSettings:
             origins = tuple(o.strip() for o in origins.split(",") if o.strip())
         return cls(
             home=h,
+            database=database,
             keys_file=Path(keys) if keys else None,
             open_access=open_access,
             max_body=int(get("max_body")),
@@ -80,6 +87,7 @@ class ServiceSettings:
             max_page=int(get("max_page")),
             query_threads=int(get("query_threads")),
             cache_ttl=float(get("cache_ttl")),
+            feed_poll=float(get("feed_poll")),
             cors_origins=tuple(origins),
             session_secret=get("session_secret"),
             **overrides,
@@ -87,7 +95,21 @@ class ServiceSettings:
 
     @property
     def keys_path(self) -> Path:
-        return self.keys_file or self.home / KEYS_FILE
+        return self.keys_file or Artifacts(self.home).keys
+
+    def home_(self) -> Home:
+        """The served home, bound to its database."""
+        return Home.at(self.home, self.database)
+
+    def key_records(self) -> Any:
+        """Where the API keys live: the keys file named, else the database's key table
+        (server homes), else ``<home>/keys.json``."""
+        if self.keys_file is None:
+            home = self.home_()
+            records = home.db().keys() if home.exists() else None
+            if records is not None:
+                return records
+        return self.keys_path
 
     def with_(self, **changes: Any) -> ServiceSettings:
         return replace(self, **changes)
@@ -97,7 +119,7 @@ class ServiceSettings:
         so that sessions survive a restart."""
         if self.session_secret:
             return self.session_secret
-        path = self.home / SESSION_KEY_FILE
+        path = Artifacts(self.home).session_key
         try:
             return path.read_text().strip()
         except FileNotFoundError:

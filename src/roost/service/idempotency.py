@@ -7,30 +7,25 @@ refused (409). Events of a keyed batch without an ``event_id`` get one derived f
 and their position, so even a retry after a crash between the events' commit and this
 record stores nothing twice (the catalog ignores a repeated event id).
 
-Records live in ``<home>/service.db`` (SQLite, WAL) and are dropped after ``ttl_days``.
+Records live behind :class:`~roost.store.base.IdempotencyRecords` (``<home>/service.db``
+on an embedded home, a table on a server home, shared by every worker) and are dropped after
+``ttl_days``. The in-flight check (409) is per process; across workers, the event ids
+derived from the key still store a retried batch once.
 """
 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import orjson
 
-from roost.store.sqlite import connect
+from roost.store.base import IdempotencyRecords
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS idempotency (
-    key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, status INTEGER NOT NULL,
-    body BLOB NOT NULL, created REAL NOT NULL
-)
-"""
 MAX_KEY_CHARS = 255
 
 
@@ -57,24 +52,19 @@ def derived_event_id(scope: str, key: str, position: int) -> str:
 
 
 class IdempotencyStore:
-    """The records of one home; thread-safe (one connection behind a lock)."""
+    """The records of one home; thread-safe (one backend handle behind a lock)."""
 
-    def __init__(self, path: str | Path, *, ttl_days: float = 7.0):
-        self.path = Path(path)
+    def __init__(self, records: IdempotencyRecords, *, ttl_days: float = 7.0):
+        self.records = records
         self.ttl = ttl_days * 86_400
         self._lock = threading.Lock()
         self._inflight: set[str] = set()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = connect(self.path)
-        self._conn.execute(_SCHEMA)
-        self._conn.execute("DELETE FROM idempotency WHERE created < ?", (time.time() - self.ttl,))
+        self.records.purge(time.time() - self.ttl)
 
     def get(self, key: str) -> Stored | None:
         with self._lock:
-            row = self._conn.execute(
-                "SELECT fingerprint, status, body FROM idempotency WHERE key = ?", (key,)
-            ).fetchone()
-        return None if row is None else Stored(row[0], int(row[1]), bytes(row[2]))
+            row = self.records.get(key)
+        return None if row is None else Stored(*row)
 
     @contextmanager
     def claim(self, key: str) -> Iterator[None]:
@@ -91,15 +81,12 @@ class IdempotencyStore:
 
     def put(self, key: str, fp: str, status: int, body: bytes) -> None:
         with self._lock:
-            try:
-                self._conn.execute(
-                    "INSERT INTO idempotency (key, fingerprint, status, body, created)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (key, fp, status, body, time.time()),
-                )
-            except sqlite3.IntegrityError:
-                pass  # another process recorded it first: its answer stands
+            self.records.put(key, fp, status, body, time.time())
+
+    def clear(self) -> None:
+        with self._lock:
+            self.records.clear()
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            self.records.close()

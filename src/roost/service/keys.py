@@ -2,8 +2,9 @@
 
 A key reads ``roost_<id>_<secret>``. The id (public, 8 hex) finds the stored record; the
 secret (32 random bytes, URL-safe) is checked by hashing it with the record's salt and
-comparing with :func:`hmac.compare_digest`. The keys file holds ids, roles, salts and hashes,
-never a key, and is replaced atomically (write aside, fsync, rename) with mode 0600.
+comparing with :func:`hmac.compare_digest`. The records hold ids, roles, salts and hashes,
+never a key; they live behind :class:`~roost.store.base.KeyRecords`: the home's keys file
+(replaced atomically, mode 0600) or, on a server home, a table of the database.
 
 scrypt costs milliseconds by design, too slow to pay on every request, so a verified key is
 remembered in memory under an HMAC of it with a per-process random pepper: the cache holds
@@ -23,13 +24,13 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import hmac
-import json
-import os
 import secrets
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from roost.store.base import KeyRecords
+from roost.store.keyfile import FileKeys
 from roost.types import RoostError
 
 ROLES: tuple[str, ...] = ("read", "admin")
@@ -70,15 +71,17 @@ def _parse(key: str) -> tuple[str, str] | None:
 
 
 class KeyStore:
-    """The API keys of one deployment, in one JSON file.
+    """The API keys of one deployment.
 
     Parameters
     ----------
-    path : the keys file; it need not exist (no keys: the service runs open on loopback).
+    records : where the records live: a keys file (a path; it need not exist: no keys) or
+        a :class:`~roost.store.base.KeyRecords` backend (a server home's table).
     """
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
+    def __init__(self, records: str | Path | KeyRecords):
+        self.backend = records if isinstance(records, KeyRecords) else FileKeys(records)
+        self.path = Path(self.backend.where)
         self._lock = threading.Lock()
         self._pepper = secrets.token_bytes(32)
         self._verified: dict[bytes, KeyRecord] = {}
@@ -89,16 +92,17 @@ class KeyStore:
     # --- reading -------------------------------------------------------------------------
     def _load(self) -> None:
         try:
-            mtime = self.path.stat().st_mtime
-        except FileNotFoundError:
+            mtime = self.backend.stamp()
+        except Exception as e:
+            raise KeysError(f"{self.path}: keys cannot be read ({type(e).__name__})") from e
+        if mtime is None:
             self._records, self._mtime = {}, None
             return
         if mtime == self._mtime:
             return
         try:
-            doc = json.loads(self.path.read_text())
-            records = {r["id"]: KeyRecord(**r) for r in doc["keys"]}
-        except (OSError, ValueError, KeyError, TypeError) as e:
+            records = {r["id"]: KeyRecord(**r) for r in self.backend.load()}
+        except Exception as e:  # a damaged file, a table that cannot be read: keys unusable
             raise KeysError(f"{self.path}: not a usable keys file ({e})") from e
         bad = [r.id for r in records.values() if r.role not in ROLES]
         if bad:
@@ -183,18 +187,6 @@ class KeyStore:
         return gone
 
     def _write(self, records: dict[str, KeyRecord]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
-        doc = {"format": 1, "keys": [asdict(r) for r in records.values()]}
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(doc, f, indent=1)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        self.backend.save([asdict(r) for r in records.values()])
         self._records, self._mtime, self._verified = records, None, {}
         self._load()

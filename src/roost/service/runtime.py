@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,6 @@ from roost.monitor.latency import LatencyRegistry, latency_path
 from roost.service.config import ServiceSettings
 from roost.service.idempotency import IdempotencyStore
 from roost.service.keys import KeyStore
-from roost.store import Home, open_store
 from roost.store.base import CatalogStore
 from roost.store.versions import VersionStore
 
@@ -92,8 +92,15 @@ class Runtime:
 
     def __init__(self, settings: ServiceSettings):
         self.settings = settings
-        self.home = Home.at(settings.home)
-        self.keys = KeyStore(settings.keys_path)
+        self.home = settings.home_()
+        if not self.home.exists():
+            self.home = self.home.create()
+        self.db = self.home.db()
+        self.db.migrate()  # the schema before anything reads it
+        # One name for this process's writes in the change log: its engine, stores and
+        # version store skip their own entries and apply every other worker's.
+        self.origin = uuid.uuid4().hex
+        self.keys = KeyStore(settings.key_records())
         # Decided once, at start: a closed service never opens (see roost.service.deps).
         self.open = settings.open_access
         self._logged: dict[str, str] = {}
@@ -110,7 +117,7 @@ class Runtime:
         self._local = threading.local()
         self._opened: list[Any] = []
         self._opened_lock = threading.Lock()
-        self.idempotency = IdempotencyStore(self.home.path / "service.db")
+        self.idempotency = IdempotencyStore(self.db.idempotency())
         self._stopping = threading.Event()
         # Queries wait their turn here instead of all running at once on the thread pool:
         # a query is mostly Python holding the GIL, and eight interleaved ones took up to
@@ -135,7 +142,8 @@ class Runtime:
     def store(self) -> CatalogStore:
         s = getattr(self._local, "store", None)
         if s is None:
-            s = self._local.store = open_store(self.home, create=True)
+            s = self._local.store = self.db.catalog()
+            s.origin = self.origin
             with self._opened_lock:
                 self._opened.append(s)
         return s
@@ -144,6 +152,7 @@ class Runtime:
         v = getattr(self._local, "versions", None)
         if v is None:
             v = self._local.versions = VersionStore(self.home, create=True)
+            v.origin = self.origin
             with self._opened_lock:
                 self._opened.append(v)
         return v
@@ -157,8 +166,10 @@ class Runtime:
             from roost.engine import Engine
 
             engine = Engine.open(
-                self.home, surfaces=self.settings.surfaces, cache_ttl=self.settings.cache_ttl
+                self.home, surfaces=self.settings.surfaces, cache_ttl=self.settings.cache_ttl,
+                origin=self.origin,
             )
+            engine.follow_changes(poll=self.settings.feed_poll)
             # Ready once warm: the neighbour tables (seconds on the demo catalog) are built
             # before the first request. Built behind live traffic instead, they took a
             # quarter of the process's CPU for the first tens of seconds and every request

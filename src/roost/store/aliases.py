@@ -3,17 +3,19 @@
 Each alias has a stack of targets in ``alias_history``. Pointing it at a new version
 pushes one; :func:`pop` (what ``rollback`` does) marks the top entry undone, so that the
 entry beneath becomes the target again. Undone entries stay, for the record. Callers hold
-a write transaction around every change.
+a write transaction around every change (:meth:`roost.store.base.VersionCatalog.write`);
+the queries run on every backend, and a move reads the alias row with ``for_update`` (a
+server's row lock; SQLite's write lock covers the file).
 """
 
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from roost.store.base import Sql
 from roost.store.manifest import UnknownVersionError, VersionError
 
 LATEST = "latest"
@@ -38,12 +40,12 @@ def check_name(name: str) -> str:
     return name
 
 
-def current(conn: sqlite3.Connection) -> dict[str, str]:
+def current(conn: Sql) -> dict[str, str]:
     """Alias name -> the version it points to."""
-    return dict(conn.execute("SELECT name, version FROM aliases ORDER BY name"))
+    return dict(conn.execute("SELECT name, version FROM aliases ORDER BY name").fetchall())
 
 
-def stack(conn: sqlite3.Connection, name: str, n: int) -> list[tuple[int, str]]:
+def stack(conn: Sql, name: str, n: int) -> list[tuple[int, str]]:
     """The top ``n`` live entries of an alias's stack, newest first: (seq, version)."""
     return conn.execute(
         "SELECT seq, version FROM alias_history WHERE name = ? AND undone_at IS NULL"
@@ -51,14 +53,14 @@ def stack(conn: sqlite3.Connection, name: str, n: int) -> list[tuple[int, str]]:
     ).fetchall()
 
 
-def rollback_targets(conn: sqlite3.Connection) -> set[str]:
+def rollback_targets(conn: Sql) -> set[str]:
     """The versions that ``rollback`` of some alias would return to."""
     return {rows[1][1] for name in current(conn) if len(rows := stack(conn, name, 2)) == 2}
 
 
-def point(conn: sqlite3.Connection, name: str, version: str) -> None:
+def point(conn: Sql, name: str, version: str, for_update: str = "") -> None:
     """Point alias ``name`` at ``version``, pushing it on the alias's stack."""
-    row = conn.execute("SELECT version FROM aliases WHERE name = ?", (name,)).fetchone()
+    row = conn.execute(f"SELECT version FROM aliases WHERE name = ?{for_update}", (name,)).fetchone()
     if row is not None and row[0] == version:
         return  # no new entry: a rollback must never "return" to the same target
     at = now()
@@ -70,8 +72,9 @@ def point(conn: sqlite3.Connection, name: str, version: str) -> None:
     conn.execute("INSERT INTO alias_history (name, version, at) VALUES (?, ?, ?)", (name, version, at))
 
 
-def pop(conn: sqlite3.Connection, name: str, exists: Callable[[str], bool]) -> str:
+def pop(conn: Sql, name: str, exists: Callable[[str], bool], for_update: str = "") -> str:
     """Return alias ``name`` to its previous target; returns that version id."""
+    conn.execute(f"SELECT version FROM aliases WHERE name = ?{for_update}", (name,)).fetchall()
     rows = stack(conn, name, 2)
     if not rows:
         raise UnknownVersionError(f"no alias {name!r}")
@@ -89,7 +92,7 @@ def pop(conn: sqlite3.Connection, name: str, exists: Callable[[str], bool]) -> s
     return prev
 
 
-def remove(conn: sqlite3.Connection, name: str) -> None:
+def remove(conn: Sql, name: str) -> None:
     """Drop an alias; its history entries are marked undone."""
     if conn.execute("DELETE FROM aliases WHERE name = ?", (name,)).rowcount == 0:
         raise UnknownVersionError(f"no alias {name!r}")
@@ -99,9 +102,9 @@ def remove(conn: sqlite3.Connection, name: str) -> None:
     )
 
 
-def history(conn: sqlite3.Connection, name: str) -> list[dict[str, Any]]:
+def history(conn: Sql, name: str) -> list[dict[str, Any]]:
     """Every target an alias has had, oldest first (``undone_at`` set when rolled back)."""
     rows = conn.execute(
         "SELECT version, at, undone_at FROM alias_history WHERE name = ? ORDER BY seq", (name,)
-    )
+    ).fetchall()
     return [{"version": v, "at": at, "undone_at": u} for v, at, u in rows]

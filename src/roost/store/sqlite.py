@@ -1,4 +1,9 @@
-"""The embedded catalog store: one SQLite file in WAL mode, no server needed.
+"""The embedded backend: one SQLite file in WAL mode, no server needed (the default).
+
+``sqlite:///<home>/roost.db`` holds the catalog, the version catalog with aliases and the
+change log; idempotency records live in ``<home>/service.db`` (their writes never wait for
+an ingest) and API keys in ``<home>/keys.json``. SQLite's write lock (``BEGIN IMMEDIATE``)
+makes one writer at a time, which is what the change log's order relies on.
 
 Schema changes are numbered migrations (:data:`MIGRATIONS`); opening a home applies the
 missing ones inside a transaction, so an old home upgrades in place and a crash mid-way
@@ -8,6 +13,8 @@ leaves it at the old version.
 from __future__ import annotations
 
 import sqlite3
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,8 +23,22 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from roost.data.frames import SCHEMAS
-from roost.store.base import CatalogStore, CatalogWriter
+from roost.data.frames import SCHEMAS, Catalog
+from roost.store import feed
+from roost.store.base import (
+    COLUMNS,
+    KEYS,
+    CatalogStore,
+    CatalogWriter,
+    Change,
+    ChangeLog,
+    Database,
+    IdempotencyRecords,
+    KeyRecords,
+    Sql,
+    VersionCatalog,
+)
+from roost.store.urls import sqlite_path
 from roost.types import RoostError
 
 _V1 = """
@@ -61,12 +82,18 @@ CREATE TABLE IF NOT EXISTS alias_history (
 CREATE INDEX IF NOT EXISTS alias_history_by_name ON alias_history(name, seq);
 """
 
-# Each entry upgrades the schema by one version. Later stages (the version store ...)
-# append theirs here; never edit a released one.
-MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [_V1, _V2_VERSIONS]
+# The change log (roost.store.feed): one entry per write, in commit order.
+_V3_CHANGES = """
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, origin TEXT NOT NULL, kind TEXT NOT NULL,
+    body TEXT NOT NULL, at REAL NOT NULL
+);
+"""
 
-_COLUMNS = {kind: [f.name for f in schema] for kind, schema in SCHEMAS.items()}
-_KEYS = {"items": ("id",), "users": ("id",), "follows": ("follower", "followee")}
+# Each entry upgrades the schema by one version; never edit a released one.
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [_V1, _V2_VERSIONS, _V3_CHANGES]
+
+
 _ORDER = {"items": "rowid", "users": "rowid", "events": "seq", "follows": "follower, followee"}
 
 
@@ -122,19 +149,38 @@ def _statements(script: str) -> Iterator[str]:
             yield "\n".join(lines)
 
 
+def log_change(conn: Sql, origin: str, kind: str, body: dict[str, Any]) -> int:
+    """Append one change log entry inside the caller's write transaction; returns its seq."""
+    cur = conn.execute(
+        "INSERT INTO changes (origin, kind, body, at) VALUES (?, ?, ?, ?)",
+        (origin, kind, orjson.dumps(body).decode(), time.time()),
+    )
+    return cur.lastrowid
+
+
 class _Writer(CatalogWriter):
-    def __init__(self, conn: sqlite3.Connection):
+    def __init__(self, conn: sqlite3.Connection, origin: str):
         self.conn = conn
+        self.origin = origin
+        self.head = 0  # the newest change logged by this transaction
+
+    def _log(self, entry: tuple[str, dict] | None) -> None:
+        if entry is not None:
+            self.head = log_change(self.conn, self.origin, *entry)
 
     def write(self, kind: str, table: pa.Table) -> int:
-        cols = _COLUMNS[kind]
-        rows = _rows(kind, table)
-        before = self.conn.total_changes
+        cols = COLUMNS[kind]
+        rows = rows_of(kind, table)
         if kind == "events":
+            before = self._max_event()
+            changes = self.conn.total_changes
             sql = f"INSERT OR IGNORE INTO events ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
             self.conn.executemany(sql, rows)
-            return self.conn.total_changes - before
-        keys = _KEYS[kind]
+            stored = self.conn.total_changes - changes
+            if stored:
+                self._log(feed.events_body(before, self._max_event()))
+            return stored
+        keys = KEYS[kind]
         n_before = self.conn.execute(f"SELECT COUNT(*) FROM {kind}").fetchone()[0]
         updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in keys)
         sql = (
@@ -142,7 +188,12 @@ class _Writer(CatalogWriter):
             f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
         )
         self.conn.executemany(sql, rows)
+        if table.num_rows:
+            self._log(feed.write_body(kind, table))
         return self.conn.execute(f"SELECT COUNT(*) FROM {kind}").fetchone()[0] - n_before
+
+    def _max_event(self) -> int:
+        return self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
 
     def register_users(self, ids: list[str]) -> int:
         before = self.conn.total_changes
@@ -150,17 +201,19 @@ class _Writer(CatalogWriter):
         return self.conn.total_changes - before
 
     def delete(self, kind: str, keys: list[tuple[str, ...]]) -> int:
-        key_cols = _KEYS.get(kind, ("event_id",))
-        where = " AND ".join(f"{c} = ?" for c in key_cols)
+        where = " AND ".join(f"{c} = ?" for c in KEYS[kind])
         before = self.conn.total_changes
         self.conn.executemany(f"DELETE FROM {kind} WHERE {where}", keys)
-        return self.conn.total_changes - before
+        removed = self.conn.total_changes - before
+        if removed:
+            self._log(feed.delete_body(kind, keys))
+        return removed
 
 
-def _rows(kind: str, table: pa.Table) -> Iterator[tuple]:
+def rows_of(kind: str, table: pa.Table) -> Iterator[tuple]:
     """Canonical Arrow rows as Python tuples, fast (numpy's tolist beats to_pylist)."""
     columns = []
-    for name in _COLUMNS[kind]:
+    for name in COLUMNS[kind]:
         col = table.column(name)
         if name in ("tags",):
             values = [None if v is None else orjson.dumps(v).decode() for v in col.to_pylist()]
@@ -170,6 +223,29 @@ def _rows(kind: str, table: pa.Table) -> Iterator[tuple]:
             values = col.to_pylist()
         columns.append(values)
     return zip(*columns, strict=True)
+
+
+def table_of(kind: str, rows: list[tuple]) -> pa.Table:
+    """Rows read back (tags as JSON text) as a canonical Arrow table."""
+    schema = SCHEMAS[kind]
+    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in schema]
+    arrays = []
+    for field, values in zip(schema, columns, strict=True):
+        if field.name == "tags":
+            values = [None if v is None else orjson.loads(v) for v in values]
+        arrays.append(pa.array(values, type=field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def row_dict(kind: str, row: tuple | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    out = dict(zip(COLUMNS[kind], row, strict=True))
+    if "tags" in out and out["tags"] is not None:
+        out["tags"] = orjson.loads(out["tags"])
+    if out.get("fields") is not None:
+        out["fields"] = orjson.loads(out["fields"])
+    return out
 
 
 class SQLiteStore(CatalogStore):
@@ -186,8 +262,11 @@ class SQLiteStore(CatalogStore):
     1
     """
 
-    def __init__(self, path: str | Path, *, readonly: bool = False):
+    def __init__(self, path: str | Path, *, readonly: bool = False,
+                 head: feed.FeedHead | None = None):  # fmt: skip
         self.path = Path(path)
+        self.origin = uuid.uuid4().hex
+        self._head = head
         if readonly and not self.path.exists():
             raise RoostError(f"{self.path}: no Roost store here (run `roost init`)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -204,39 +283,42 @@ class SQLiteStore(CatalogStore):
     @contextmanager
     def transaction(self) -> Iterator[_Writer]:
         self.conn.execute("BEGIN IMMEDIATE")
+        writer = _Writer(self.conn, self.origin)
         try:
-            yield _Writer(self.conn)
+            yield writer
+            if writer.head and self._head is not None:
+                self._head.bump(writer.head)  # under the write lock: the head only grows
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
 
     def read(self, kind: str) -> pa.Table:
-        schema = SCHEMAS[kind]
-        cols = _COLUMNS[kind]
-        cur = self.conn.execute(f"SELECT {', '.join(cols)} FROM {kind} ORDER BY {_ORDER[kind]}")
-        rows = cur.fetchall()
-        columns = list(zip(*rows, strict=True)) if rows else [[] for _ in cols]
-        arrays = []
-        for field, values in zip(schema, columns, strict=True):
-            if field.name == "tags":
-                values = [None if v is None else orjson.loads(v) for v in values]
-            arrays.append(pa.array(values, type=field.type))
-        return pa.Table.from_arrays(arrays, schema=schema)
+        cols = COLUMNS[kind]
+        rows = self.conn.execute(f"SELECT {', '.join(cols)} FROM {kind} ORDER BY {_ORDER[kind]}").fetchall()
+        return table_of(kind, rows)
+
+    def snapshot(self) -> tuple[Catalog, int]:
+        self.conn.execute("BEGIN")  # a WAL read transaction: one consistent view
+        try:
+            head = self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
+            tables = {k: self.read(k) for k in self.iter_kinds()}
+        finally:
+            self.conn.execute("COMMIT")
+        return Catalog(**tables), head
+
+    def events_between(self, after: int, upto: int) -> pa.Table:
+        cols = COLUMNS["events"]
+        rows = self.conn.execute(
+            f"SELECT {', '.join(cols)} FROM events WHERE seq > ? AND seq <= ? ORDER BY seq",
+            (after, upto),
+        ).fetchall()
+        return table_of("events", rows)
 
     def get(self, kind: str, key: tuple[str, ...]) -> dict[str, Any] | None:
-        cols = _COLUMNS[kind]
-        key_cols = _KEYS.get(kind, ("event_id",))
-        where = " AND ".join(f"{c} = ?" for c in key_cols)
-        row = self.conn.execute(f"SELECT {', '.join(cols)} FROM {kind} WHERE {where}", key).fetchone()
-        if row is None:
-            return None
-        out = dict(zip(cols, row, strict=True))
-        if "tags" in out and out["tags"] is not None:
-            out["tags"] = orjson.loads(out["tags"])
-        if out.get("fields") is not None:
-            out["fields"] = orjson.loads(out["fields"])
-        return out
+        where = " AND ".join(f"{c} = ?" for c in KEYS[kind])
+        row = self.conn.execute(f"SELECT {', '.join(COLUMNS[kind])} FROM {kind} WHERE {where}", key).fetchone()
+        return row_dict(kind, row)
 
     def ids(self, kind: str) -> pa.Array:
         rows = self.conn.execute(f"SELECT id FROM {kind}").fetchall()
@@ -260,3 +342,176 @@ class SQLiteStore(CatalogStore):
 
     def close(self) -> None:
         self.conn.close()
+
+
+class SQLiteVersions(VersionCatalog):
+    """The version catalog in the home's SQLite file; the write lock is SQLite's."""
+
+    def __init__(self, path: Path, head: feed.FeedHead | None = None):
+        self.path = path
+        self.origin = uuid.uuid4().hex
+        self._head = head
+        try:
+            self.conn = connect(path)
+            migrate(self.conn)
+        except sqlite3.DatabaseError as e:
+            raise RoostError(f"{path}: not a usable Roost store: {e}") from e
+        self._logged = 0
+
+    @contextmanager
+    def write(self, *, wait: bool = True) -> Iterator[Sql | None]:
+        if not wait:
+            self.conn.execute("PRAGMA busy_timeout = 200")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            if wait:
+                raise
+            yield None
+            return
+        finally:
+            if not wait:
+                self.conn.execute("PRAGMA busy_timeout = 10000")
+        self._logged = 0
+        try:
+            yield self.conn
+            if self._logged and self._head is not None:
+                self._head.bump(self._logged)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+
+    def read(self) -> Sql:
+        return self.conn
+
+    def next_seq(self, sql: Sql) -> int:
+        # AUTOINCREMENT's counter never goes back, so a deleted version's number is not reused.
+        row = sql.execute("SELECT seq FROM sqlite_sequence WHERE name = 'versions'").fetchone()
+        return (row[0] if row else 0) + 1
+
+    def log(self, sql: Sql, kind: str, body: dict[str, Any]) -> None:
+        self._logged = log_change(sql, self.origin, kind, body)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class SQLiteChanges(ChangeLog):
+    """The change log read from the SQLite file; waiting is a poll."""
+
+    def __init__(self, path: Path):
+        self.conn = connect(path, readonly=True)
+        self._closed = False
+
+    def head(self) -> int:
+        return self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
+
+    def since(self, seq: int, limit: int = 1000) -> list[Change]:
+        rows = self.conn.execute(
+            "SELECT seq, origin, kind, body FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+            (seq, limit),
+        ).fetchall()
+        return [Change(s, o, k, orjson.loads(b)) for s, o, k, b in rows]
+
+    def wait(self, timeout: float) -> None:
+        # SQLite cannot notify: look at the head every 50 ms (an index lookup) until it moves.
+        deadline = time.monotonic() + timeout
+        start = self.head()
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(0.05, left))
+            if self.head() != start:
+                return
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.conn.close()
+
+
+_IDEMPOTENCY = """
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, status INTEGER NOT NULL,
+    body BLOB NOT NULL, created REAL NOT NULL
+)
+"""
+
+
+class SQLiteIdempotency(IdempotencyRecords):
+    """Records in ``<home>/service.db``, a file of their own: a request's record never
+    waits for the catalog's write lock (an ingest may hold it for long)."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = connect(path)
+        self.conn.execute(_IDEMPOTENCY)
+
+    def get(self, key: str) -> tuple[str, int, bytes] | None:
+        row = self.conn.execute(
+            "SELECT fingerprint, status, body FROM idempotency WHERE key = ?", (key,)
+        ).fetchone()
+        return None if row is None else (row[0], int(row[1]), bytes(row[2]))
+
+    def put(self, key: str, fingerprint: str, status: int, body: bytes, created: float) -> None:
+        try:
+            self.conn.execute(
+                "INSERT INTO idempotency (key, fingerprint, status, body, created) VALUES (?, ?, ?, ?, ?)",
+                (key, fingerprint, status, body, created),
+            )
+        except sqlite3.IntegrityError:
+            pass  # another process recorded it first: its answer stands
+
+    def purge(self, before: float) -> int:
+        return self.conn.execute("DELETE FROM idempotency WHERE created < ?", (before,)).rowcount
+
+    def clear(self) -> None:
+        self.conn.execute("DELETE FROM idempotency")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class SQLiteDatabase(Database):
+    """``sqlite:///path/roost.db``: the embedded default."""
+
+    scheme = "sqlite"
+
+    def __init__(self, url: str, home: Path):
+        super().__init__(url, home)
+        self.path = sqlite_path(url)
+        from roost.store.artifacts import Artifacts
+
+        self.artifacts = Artifacts(home)
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def migrate(self) -> int:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = connect(self.path)
+            try:
+                return migrate(conn)
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as e:
+            raise RoostError(f"{self.path}: not a usable Roost store: {e}") from e
+
+    def _head(self) -> feed.FeedHead:
+        return feed.FeedHead(self.artifacts.feed_head)
+
+    def catalog(self, *, readonly: bool = False) -> SQLiteStore:
+        return SQLiteStore(self.path, readonly=readonly, head=self._head())
+
+    def versions(self) -> SQLiteVersions:
+        return SQLiteVersions(self.path, self._head())
+
+    def idempotency(self) -> SQLiteIdempotency:
+        return SQLiteIdempotency(self.artifacts.service_db)
+
+    def keys(self) -> KeyRecords | None:
+        return None  # the home's keys file (roost.store.keyfile)
+
+    def changes(self) -> SQLiteChanges:
+        return SQLiteChanges(self.path)

@@ -2,11 +2,11 @@
 
 Every :class:`~roost.types.EmbeddingSet` put into a home becomes an immutable version: a
 folder ``<home>/versions/<id>/`` (see :mod:`roost.store.manifest`) and a row in the home's
-SQLite catalog. Aliases (``production``, ``candidate`` ...) name versions; each alias keeps
+version catalog (:class:`~roost.store.base.VersionCatalog`, on the home's database). Aliases (``production``, ``candidate`` ...) name versions; each alias keeps
 its history, so ``rollback`` returns it to its previous target.
 
 Publishing is atomic. Files are written into ``versions/.tmp-<uuid>/`` and fsynced; then,
-holding SQLite's write lock, the manifest is written last, the folder is renamed to its
+holding the database's write lock, the manifest is written last, the folder is renamed to its
 final name, the directory is fsynced and the catalog row is inserted: that commit is the
 moment the version exists. Readers resolve through the catalog, so they see the old set of
 versions or the new one, never a half-written folder. Opening a store removes what a
@@ -18,10 +18,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import sqlite3
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -51,11 +49,9 @@ from roost.store.publish import (
     validate,
     write_set,
 )
-from roost.store.sqlite import connect, migrate
 from roost.types import EmbeddingSet, RoostError
 
 _ID_RE = re.compile(r"v\d+-[a-z0-9]+-[0-9a-f]+")
-_BUSY_MS = 10000
 
 
 @dataclass(frozen=True)
@@ -87,7 +83,7 @@ def _slug(method: str) -> str:
 class VersionStore:
     """The embedding versions of one Roost home.
 
-    One store object per thread (it holds one SQLite connection); any number of
+    One store object per thread (it holds one database handle); any number of
     processes may open the same home.
 
     Examples
@@ -109,18 +105,24 @@ class VersionStore:
         if not self.home.exists():
             if not create:
                 raise RoostError(f"{self.home.path}: no Roost home here (run `roost init` first)")
-            self.home.create()
-        self.dir = self.home.versions_dir
+            self.home = self.home.create()
+        self.artifacts = self.home.artifacts
+        self.dir = self.artifacts.versions
         self.dir.mkdir(parents=True, exist_ok=True)
-        try:
-            self._conn = connect(self.home.db_path)
-            migrate(self._conn)
-        except sqlite3.DatabaseError as e:
-            raise RoostError(f"{self.home.db_path}: not a usable Roost store: {e}") from e
+        self._cat = self.home.db().versions()
         self.cleanup()
 
+    @property
+    def origin(self) -> str:
+        """The name this store's alias changes carry in the change log."""
+        return self._cat.origin
+
+    @origin.setter
+    def origin(self, value: str) -> None:
+        self._cat.origin = value
+
     def close(self) -> None:
-        self._conn.close()
+        self._cat.close()
 
     def __enter__(self) -> VersionStore:
         return self
@@ -182,10 +184,10 @@ class VersionStore:
             for role, es, x, ids in sets:
                 metas[role], role_files = write_set(tmp, role, es, x, ids)
                 files.update(role_files)
-            with self._tx():
-                if parent is not None and not self._exists(parent):
+            with self._cat.write() as sql:
+                if parent is not None and not self._exists(parent, sql):
                     raise UnknownVersionError(f"parent {parent} was deleted meanwhile")
-                seq = self._next_seq()
+                seq = self._cat.next_seq(sql)
                 items = metas["items"]
                 vid = f"v{seq:04d}-{_slug(items['method'])}-{items['vectors_sha256'][:6]}"
                 manifest = {
@@ -194,10 +196,10 @@ class VersionStore:
                     "users": metas.get("users"), "files": files,
                 }
                 text = canonical_json(manifest)
-                final = self.dir / vid
+                final = self.artifacts.version(vid)
                 commit_folder(tmp, final, text)
                 users_count = metas["users"]["count"] if "users" in metas else None
-                self._conn.execute(
+                sql.execute(
                     "INSERT INTO versions (seq, id, name, method, kind, dim, metric, count,"
                     " users, created, parent, fingerprint, manifest)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -206,7 +208,8 @@ class VersionStore:
                      parent, items["fingerprint"], text),
                 )
                 if alias is not None:
-                    _aliases.point(self._conn, alias, vid)
+                    _aliases.point(sql, alias, vid, self._cat.for_update)
+                    self._cat.log(sql, "aliases", {"alias": alias})
             committed = True
             return vid
         finally:
@@ -216,18 +219,19 @@ class VersionStore:
                         shutil.rmtree(p, ignore_errors=True)
 
     # --- reading -----------------------------------------------------------------------
-    def resolve(self, ref: str) -> str:
+    def resolve(self, ref: str, sql=None) -> str:
         """The version id that ``ref`` names: an id, an alias, ``v7``/``v0007`` or ``latest``."""
         if not isinstance(ref, str) or not ref:
             raise UnknownVersionError(f"not a version reference: {ref!r}")
-        row = self._conn.execute("SELECT version FROM aliases WHERE name = ?", (ref,)).fetchone()
+        sql = sql or self._cat.read()
+        row = sql.execute("SELECT version FROM aliases WHERE name = ?", (ref,)).fetchone()
         if row is None:
             if ref == LATEST:
-                row = self._conn.execute("SELECT id FROM versions ORDER BY seq DESC LIMIT 1").fetchone()
+                row = sql.execute("SELECT id FROM versions ORDER BY seq DESC LIMIT 1").fetchone()
             elif m := SEQ_RE.fullmatch(ref):
-                row = self._conn.execute("SELECT id FROM versions WHERE seq = ?", (int(m[1]),)).fetchone()
+                row = sql.execute("SELECT id FROM versions WHERE seq = ?", (int(m[1]),)).fetchone()
             else:
-                row = self._conn.execute("SELECT id FROM versions WHERE id = ?", (ref,)).fetchone()
+                row = sql.execute("SELECT id FROM versions WHERE id = ?", (ref,)).fetchone()
         if row is None:
             raise UnknownVersionError(f"no version or alias {ref!r} (see `roost versions`)")
         return row[0]
@@ -241,7 +245,7 @@ class VersionStore:
         """
         vid = self.resolve(ref)
         text = self._manifest_text(vid)
-        folder = self.dir / vid
+        folder = self.artifacts.version(vid)
         mpath = folder / MANIFEST
         try:
             on_disk = mpath.read_bytes()
@@ -268,43 +272,46 @@ class VersionStore:
 
     def aliases(self) -> dict[str, str]:
         """Alias name -> version id."""
-        return _aliases.current(self._conn)
+        return _aliases.current(self._cat.read())
 
     def history(self, name: str) -> list[dict[str, Any]]:
         """Every target alias ``name`` has had, oldest first (``undone_at`` once rolled back)."""
-        return _aliases.history(self._conn, name)
+        return _aliases.history(self._cat.read(), name)
 
     def alias(self, name: str, ref: str) -> VersionInfo:
         """Point alias ``name`` at a version (its previous target is kept for rollback)."""
         _aliases.check_name(name)
-        with self._tx():
-            vid = self.resolve(ref)
-            _aliases.point(self._conn, name, vid)
+        with self._cat.write() as sql:
+            vid = self.resolve(ref, sql)
+            _aliases.point(sql, name, vid, self._cat.for_update)
+            self._cat.log(sql, "aliases", {"alias": name})
         return self.info(vid)
 
     def unalias(self, name: str) -> None:
         """Remove an alias and its rollback history."""
-        with self._tx():
-            _aliases.remove(self._conn, name)
+        with self._cat.write() as sql:
+            _aliases.remove(sql, name)
+            self._cat.log(sql, "aliases", {"alias": name})
 
     def rollback(self, name: str) -> VersionInfo:
         """Return alias ``name`` to its previous target; returns that version."""
-        with self._tx():
-            prev = _aliases.pop(self._conn, name, self._exists)
+        with self._cat.write() as sql:
+            prev = _aliases.pop(sql, name, lambda v: self._exists(v, sql), self._cat.for_update)
+            self._cat.log(sql, "aliases", {"alias": name})
         return self.info(prev)
 
     # --- removal -----------------------------------------------------------------------
     def delete(self, ref: str) -> str:
         """Delete one version; refused while an alias points to it. Returns its id."""
-        with self._tx():
-            vid = self.resolve(ref)
-            names = [n for n, v in self.aliases().items() if v == vid]
+        with self._cat.write() as sql:
+            vid = self.resolve(ref, sql)
+            names = [n for n, v in _aliases.current(sql).items() if v == vid]
             if names:
                 raise VersionError(
                     f"{vid} is the target of alias {', '.join(names)}: point "
                     f"{'it' if len(names) == 1 else 'them'} elsewhere first"
                 )
-            self._conn.execute("DELETE FROM versions WHERE id = ?", (vid,))
+            sql.execute("DELETE FROM versions WHERE id = ?", (vid,))
         self._remove_folders(vid)
         return vid
 
@@ -317,13 +324,13 @@ class VersionStore:
         if not isinstance(keep, int) or keep < 0:
             raise VersionError(f"keep must be a non-negative integer, got {keep!r}")
         self.cleanup()
-        with self._tx():
-            protected = set(self.aliases().values()) | _aliases.rollback_targets(self._conn)
-            ids = [r[0] for r in self._conn.execute("SELECT id FROM versions ORDER BY seq DESC")]
+        with self._cat.write() as sql:
+            protected = set(_aliases.current(sql).values()) | _aliases.rollback_targets(sql)
+            ids = [r[0] for r in sql.execute("SELECT id FROM versions ORDER BY seq DESC").fetchall()]
             protected.update(ids[:keep])
             doomed = sorted(i for i in ids if i not in protected)
-            if not dry_run:
-                self._conn.executemany("DELETE FROM versions WHERE id = ?", [(i,) for i in doomed])
+            if not dry_run and doomed:
+                sql.executemany("DELETE FROM versions WHERE id = ?", [(i,) for i in doomed])
         if not dry_run:
             for vid in doomed:
                 self._remove_folders(vid)
@@ -332,8 +339,8 @@ class VersionStore:
     def _remove_folders(self, vid: str) -> None:
         """The version's folder and every index built on it (an index is bound to one
         version and can never serve another, so it goes with it)."""
-        trash(self.dir / vid, remove=True)
-        trash(self.home.indexes_dir / vid, remove=True)
+        trash(self.artifacts.version(vid), remove=True)
+        trash(self.artifacts.indexes_of(vid), remove=True)
 
     def cleanup(self) -> list[str]:
         """Remove what crashed publishes and deletes left behind; returns the folder names.
@@ -344,21 +351,14 @@ class VersionStore:
         that lock for long (a big ingest), the sweep waits for the next open.
         """
         removed = sweep_temporary(self.dir)
-        self._conn.execute("PRAGMA busy_timeout = 200")
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError:
-            return removed
-        finally:
-            self._conn.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
-        try:
-            known = {r[0] for r in self._conn.execute("SELECT id FROM versions")}
-            orphans = [p for d in (self.dir, self.home.indexes_dir) if d.is_dir()
+        with self._cat.write(wait=False) as sql:
+            if sql is None:
+                return removed
+            known = {r[0] for r in sql.execute("SELECT id FROM versions").fetchall()}
+            orphans = [p for d in (self.dir, self.artifacts.indexes) if d.is_dir()
                        for p in d.iterdir()
                        if p.is_dir() and _ID_RE.fullmatch(p.name) and p.name not in known]
             trashed = [trash(p) for p in orphans]
-        finally:
-            self._conn.execute("COMMIT")
         for p in trashed:
             shutil.rmtree(p, ignore_errors=True)
         return removed + [p.name for p in orphans]
@@ -369,7 +369,7 @@ class VersionStore:
         ids = [self.resolve(ref)] if ref is not None else [i.id for i in self.list()]
         problems = []
         for vid in ids:
-            folder = self.dir / vid
+            folder = self.artifacts.version(vid)
             if not folder.is_dir():
                 problems.append(Problem(vid, str(folder), "missing"))
                 continue
@@ -400,27 +400,12 @@ class VersionStore:
         }
 
     # --- internals ---------------------------------------------------------------------
-    @contextmanager
-    def _tx(self) -> Iterator[None]:
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-            self._conn.execute("COMMIT")
-        except BaseException:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            raise
-
-    def _exists(self, vid: str) -> bool:
-        return self._conn.execute("SELECT 1 FROM versions WHERE id = ?", (vid,)).fetchone() is not None
-
-    def _next_seq(self) -> int:
-        # AUTOINCREMENT's counter never goes back, so a deleted version's number is not reused.
-        row = self._conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'versions'").fetchone()
-        return (row[0] if row else 0) + 1
+    def _exists(self, vid: str, sql=None) -> bool:
+        sql = sql or self._cat.read()
+        return sql.execute("SELECT 1 FROM versions WHERE id = ?", (vid,)).fetchone() is not None
 
     def _manifest_text(self, vid: str) -> str:
-        row = self._conn.execute("SELECT manifest FROM versions WHERE id = ?", (vid,)).fetchone()
+        row = self._cat.read().execute("SELECT manifest FROM versions WHERE id = ?", (vid,)).fetchone()
         if row is None:
             raise UnknownVersionError(f"no version {vid!r}")
         return row[0]
@@ -430,7 +415,7 @@ class VersionStore:
         for n, v in self.aliases().items():
             names.setdefault(v, []).append(n)
         cols = "id, seq, name, method, kind, dim, metric, count, users, created, parent, fingerprint"
-        for row in self._conn.execute(f"SELECT {cols} FROM versions {where} ORDER BY seq", args):
+        for row in self._cat.read().execute(f"SELECT {cols} FROM versions {where} ORDER BY seq", args).fetchall():
             yield VersionInfo(*row, aliases=tuple(names.get(row[0], ())))
 
 
