@@ -82,13 +82,21 @@ def new_home(request, tmp_path):
     home gets a fresh database of its own, recorded in the home)."""
     from roost.store import Home
 
+    urls = []
+
     def make(backend: str = "sqlite", name: str = "home"):
         path = tmp_path / name
         if backend == "postgresql":
-            Home.at(path).create(request.getfixturevalue("pg_server").new_database())
+            urls.append(request.getfixturevalue("pg_server").new_database())
+            Home.at(path).create(urls[-1])
         return path
 
-    return make
+    yield make
+    if urls:
+        from roost.store.postgres import close_pools
+
+        for url in urls:
+            close_pools(url)
 
 
 @pytest.fixture

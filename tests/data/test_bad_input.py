@@ -115,6 +115,12 @@ def snapshot(store) -> dict:
 
 
 @pytest.fixture
+def home(db_home):
+    """The corpus runs on each backend (the SQLite file, a PostgreSQL server)."""
+    return db_home
+
+
+@pytest.fixture
 def seeded(store, tmp_path):
     (tmp_path / "seed_items.csv").write_text(ITEMS_OK)
     (tmp_path / "seed_events.csv").write_text(EVENTS_HEAD + "u0,i1,like,1,100\nu0,i2,view,1,101\n")

@@ -28,8 +28,8 @@ def make_set(n=20, dim=8, *, seed=0, method="als", metric="cosine", prefix="i", 
 
 
 @pytest.fixture
-def vs(tmp_path):
-    s = VersionStore(tmp_path / "home")
+def vs(db_home):
+    s = VersionStore(db_home)
     yield s
     s.close()
 

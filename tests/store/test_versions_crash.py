@@ -94,43 +94,42 @@ def _check_after_crash(home, old: str, old_vectors: np.ndarray, rows: int = _ROW
         return len(listed) == 1
 
 
-def _kill_trials(tmp_path, make_conditions) -> tuple[int, int]:
-    """Kill publishes; returns (trials that stayed on the old version, trials with leftovers)."""
-    template = tmp_path / "template"
+def _kill_trials(new_home, make_conditions, backend="sqlite") -> tuple[int, int]:
+    """Kill publishes; returns (trials that stayed on the old version, trials with leftovers).
+    Each trial is a new home on ``backend`` holding the old version as ``production``."""
     old_set = make_set(100, 64, 1)
-    with VersionStore(template) as vs:
-        old = vs.put(old_set, alias="production").id
     stayed_old = leftovers = 0
     for i, condition in enumerate(make_conditions):
-        home = tmp_path / f"trial{i}"
-        shutil.copytree(template, home)
+        home = new_home(backend, f"trial{i}")
+        with VersionStore(home) as vs:
+            old = vs.put(old_set, alias="production").id
         _publish(home, condition(home))
         leftovers += any(p.name.startswith(".tmp-") for p in (home / "versions").iterdir())
         stayed_old += _check_after_crash(home, old, old_set.vectors)
     return stayed_old, leftovers
 
 
-def test_sigkill_mid_publish_keeps_the_old_version(tmp_path):
+def test_sigkill_mid_publish_keeps_the_old_version(new_home, backend):
     # Killed while validating, as soon as the temporary folder exists, and once the
     # user vectors are being written: each time the old version must be what opens.
-    stayed_old, leftovers = _kill_trials(tmp_path, [
+    stayed_old, leftovers = _kill_trials(new_home, [
         lambda home: (lambda t0: True),
         lambda home: _tmp_holds(home, "vectors.npy"),
         lambda home: _tmp_holds(home, "users.npy"),
-    ])
+    ], backend)
     # every kill came before the commit; two left half-written folders, swept at open
     assert stayed_old == 3 and leftovers >= 2
 
 
 @pytest.mark.slow
-def test_sigkill_at_many_random_points(tmp_path):
+def test_sigkill_at_many_random_points(tmp_path, new_home):
     home = tmp_path / "calibrate"
     with VersionStore(home) as vs:
         vs.put(make_set(100, 64, 1), alias="production")
     seconds, done = _publish(home)  # how long a whole publish takes here
     assert done
     delays = np.random.default_rng(0).uniform(0.0, 1.2 * seconds, size=12)
-    stayed_old, leftovers = _kill_trials(tmp_path, [
+    stayed_old, leftovers = _kill_trials(new_home, [
         lambda home, d=d: (lambda t0: time.perf_counter() - t0 >= d) for d in delays
     ] + [lambda home: _tmp_holds(home, "manifest.json")])
     assert stayed_old >= 1 and leftovers >= 1

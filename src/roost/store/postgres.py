@@ -138,14 +138,14 @@ def pool(url: str) -> ConnectionPool:
     return p
 
 
-def close_pools() -> None:
-    """Close this process's pools (tests; a process's exit closes them anyway)."""
+def close_pools(url: str | None = None) -> None:
+    """Close this process's pools (of ``url``, or all); a process's exit closes them anyway."""
     with _POOLS_LOCK:
-        pools = [p for (pid, _), p in _POOLS.items() if pid == os.getpid()]
-        _POOLS.clear()
-        _MIGRATED.clear()
+        keys = [k for k in _POOLS if k[0] == os.getpid() and url in (None, k[1])]
+        pools = [_POOLS.pop(k) for k in keys]
+        _MIGRATED.difference_update(keys)
     for p in pools:
-        p.close()
+        p.close(timeout=0)
 
 
 class _Tx:
