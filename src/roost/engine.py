@@ -212,7 +212,8 @@ class Engine:
         ``cache_only``: the cached result, or None without computing one (a server looks
         there first on its event loop and sends only misses to its query thread)."""
         k = _check_k(k)
-        self._sync()
+        if not cache_only:
+            self._sync()
         st = self._state
         pipe = st.pipelines.get(surface)
         if pipe is None:
@@ -243,7 +244,8 @@ class Engine:
         the ``similar`` surface's versions that knows it (or in ``version``).
         ``cache_only`` as in :meth:`recommend`."""
         k = _check_k(k)
-        self._sync()
+        if not cache_only:
+            self._sync()
         st = self._state
         st.ctx.row(item)  # UnknownIdError names an unknown item
         surface = self.surfaces.get("similar") or surfaces_mod.default()["similar"]
@@ -279,7 +281,8 @@ class Engine:
             raise RoostError(f"unknown search mode {mode!r}; use one of {', '.join(SEARCH_MODES)}")
         if not isinstance(query, str) or not query.strip():
             raise RoostError("search: the query is empty")
-        self._sync()
+        if not cache_only:
+            self._sync()
         st = self._state
         if st.searcher is None:
             raise RoostError(
@@ -296,6 +299,8 @@ class Engine:
             )
 
     def _cached(self, name: str, key: tuple, user: str | None) -> Result | None:
+        if self._feed is not None and self._feed.pending():
+            return None  # another process wrote: the query thread applies it, then answers
         started = time.perf_counter()
         hit = self.cache.get(key, user)
         if hit is not None:

@@ -66,6 +66,8 @@ def serve_forever(
     *,
     surfaces: str | Path | None = None,
     open_access: bool | None = None,
+    workers: int = 1,
+    database: str | None = None,
 ) -> None:
     """Serve ``home_path`` until interrupted; prints the address, the web sign-in link and
     ``keys`` (``{role: key}``, e.g. those :func:`create_keys` made).
@@ -74,16 +76,22 @@ def serve_forever(
     only when ``open_access`` (``--open``) asks for an open API, and only on loopback; an
     open API must not face a network, and a closed one never opens later (revoking every
     key while it runs refuses every protected request).
+
+    ``workers`` > 1 runs that many serving processes behind the one port (uvicorn's
+    supervisor restarts one that dies); each opens the engine and follows the home's change
+    log, so a write accepted by one is in the others' next answer (docs/service.md).
     """
     import uvicorn
 
     from roost.service import ServiceSettings, create_app
 
     settings = ServiceSettings.from_env(
-        home_path, surfaces=Path(surfaces) if surfaces else None, open_access=open_access
-    )
+        home_path, surfaces=Path(surfaces) if surfaces else None, open_access=open_access,
+        database=database,
+    )  # fmt: skip
     check_access(settings, host)
-    app = create_app(settings)
+    if workers < 1:
+        raise RoostError(f"--workers {workers}: at least 1")
     shown = f"[{host}]" if ":" in host else host
     base = f"http://{shown}:{port}"
     lines = [f"Roost is serving {settings.home} on {base}", f"  API docs: {base}/docs"]
@@ -93,10 +101,21 @@ def serve_forever(
         lines.append(f"  web app:  {base}/signin?token={settings.web_token}")
     for role, key in (keys or {}).items():
         lines.append(f"  {role} key: {key}")
+    if workers > 1:
+        lines.append(f"  workers:  {workers} processes on {settings.home_().describe_database()}")
     typer.echo("\n".join(lines))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # uvicorn's own access log prints query strings (a sign-in token); ours does not.
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="info")
+        return
+    import os
+
+    from roost.service.app import SETTINGS_ENV
+
+    os.environ[SETTINGS_ENV] = settings.to_json()  # the workers' settings, resolved once
+    uvicorn.run("roost.service.app:app_from_env", factory=True, workers=workers, host=host,
+                port=port, access_log=False, log_level="info")  # fmt: skip
 
 
 def serve(
@@ -112,6 +131,10 @@ def serve(
     surfaces: Path = typer.Option(
         None, "--surfaces", help="surfaces TOML (default <home>/surfaces.toml)"
     ),
+    workers: int = typer.Option(
+        None, "--workers", help="serving processes sharing the home behind one port "
+        "[env ROOST_WORKERS; default 1]", show_default=False,
+    ),
     open_access: bool = typer.Option(
         None,
         "--open",
@@ -126,7 +149,8 @@ def serve(
         raise RoostError(f"{h.path}: no Roost home here (run `roost init` or `roost demo` first)")
     serve_forever(
         h.path, resolve("host", host), resolve("port", port), surfaces=surfaces,
-        open_access=resolve("open", open_access),
+        open_access=resolve("open", open_access), workers=resolve("workers", workers),
+        database=h.database,
     )  # fmt: skip
 
 

@@ -123,6 +123,10 @@ def _as_text(raw: pa.Array) -> tuple[pa.Array, dict[int, str]]:
         return pa.nulls(len(raw), pa.string()), {i: f"expected text, got {raw.type}" for i in range(len(raw))}
     s = pc.utf8_trim_whitespace(raw.cast(pa.string()))
     s = pc.if_else(pc.equal(s, ""), pa.scalar(None, pa.string()), s)
+    # PostgreSQL text cannot hold NUL; refused on every backend, so both report the same.
+    nul = pc.match_substring(s, "\x00").to_numpy(zero_copy_only=False)
+    for i in np.flatnonzero(np.asarray(nul, dtype=bool)):
+        bad.setdefault(int(i), "contains a NUL character (0x00), which text may not hold")
     return s, bad
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -15,8 +17,9 @@ def router() -> APIRouter:
 
     @r.get("/health/live", response_model=Health)
     def live() -> Health:
-        """The process answers (no dependency is checked)."""
-        return Health(ok=True)
+        """The process answers (no dependency is checked); ``worker`` is its process id
+        (``roost serve --workers N`` runs several behind one port)."""
+        return Health(ok=True, worker=os.getpid())
 
     @r.get("/health/ready", response_model=Health, responses={503: {"model": Health}})
     def ready(request: Request):
@@ -26,7 +29,7 @@ def router() -> APIRouter:
         """
         rt = runtime(request)
         ok, problems = readiness(rt)
-        body = Health(ok=ok, problems=problems)
+        body = Health(ok=ok, problems=problems, worker=os.getpid())
         return body if ok else JSONResponse(body.model_dump(), status_code=503)
 
     @r.get("/metrics", tags=["ops"], response_class=Response,

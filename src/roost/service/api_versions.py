@@ -90,9 +90,11 @@ def router() -> APIRouter:
 
     @r.post("/reload", dependencies=admin, tags=["ops"])
     def reload(request: Request) -> dict[str, Any]:
-        """Re-read the catalog and re-resolve aliases (after a `roost embed` elsewhere)."""
+        """Re-read the catalog and re-resolve aliases (after a `roost embed` elsewhere); the
+        other workers serving this home reload too."""
         rt = runtime(request)
         _reload(rt)
+        rt.versions().announce_reload()
         return {"reloaded": rt.engine is not None}
 
     return r

@@ -28,6 +28,18 @@ from roost.service.schemas import Message
 COMMON = {code: {"model": Message} for code in (401, 403, 404, 409, 413, 503)}
 
 
+SETTINGS_ENV = "ROOST_SERVE_SETTINGS"
+
+
+def app_from_env() -> FastAPI:
+    """The app of one worker of ``roost serve --workers N``: the parent resolved the
+    settings once and hands them down as JSON in ``ROOST_SERVE_SETTINGS`` (one web token,
+    one open/closed decision for every worker)."""
+    import os
+
+    return create_app(ServiceSettings.from_json(os.environ[SETTINGS_ENV]))
+
+
 def create_app(settings: ServiceSettings | str | Path | None = None) -> FastAPI:
     """The Roost HTTP service and web app for one home.
 

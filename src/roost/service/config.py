@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,19 @@ class ServiceSettings:
             if records is not None:
                 return records
         return self.keys_path
+
+    def to_json(self) -> str:
+        doc = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+        return json.dumps(doc)
+
+    @classmethod
+    def from_json(cls, text: str) -> ServiceSettings:
+        doc = json.loads(text)
+        for k in ("home", "keys_file", "surfaces"):
+            if doc.get(k) is not None:
+                doc[k] = Path(doc[k])
+        doc["cors_origins"] = tuple(doc.get("cors_origins") or ())
+        return cls(**doc)
 
     def with_(self, **changes: Any) -> ServiceSettings:
         return replace(self, **changes)

@@ -162,3 +162,4 @@ class AliasIn(_Strict):
 class Health(BaseModel):
     ok: bool
     problems: list[str] = []
+    worker: int | None = None  # the serving process's id (several behind one port)

@@ -129,6 +129,10 @@ class Follower:
         self.errors = 0
         self.last_error: str | None = None
 
+    def pending(self) -> bool:
+        """Whether another process on this machine wrote since the last look (no query)."""
+        return self.head.get() != self._hinted
+
     def check(self) -> None:
         """Catch up when another process on this machine wrote since the last look."""
         hint = self.head.get()

@@ -52,6 +52,12 @@ class Home:
 
         return open_database(self.url, self.path)
 
+    def describe_database(self) -> str:
+        """The database URL without its password."""
+        from roost.store.urls import redact
+
+        return redact(self.url)
+
     def exists(self) -> bool:
         a = self.artifacts
         if a.sqlite.exists() or a.database_url.exists():

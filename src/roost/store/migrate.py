@@ -116,6 +116,9 @@ def _copy_idempotency(source, conn) -> int:
         rows = records.conn.execute("SELECT key, fingerprint, status, body, created FROM idempotency").fetchall()
     finally:
         records.close()
+    from roost.store.postgres import _text_key
+
+    rows = [(_text_key(k), *rest) for k, *rest in rows]
     with conn.cursor() as cur:
         cur.executemany("INSERT INTO idempotency (key, fingerprint, status, body, created) "
                         "VALUES (%s, %s, %s, %s, %s)", rows)  # fmt: skip

@@ -447,6 +447,12 @@ class PostgresChanges(ChangeLog):
             self._listen = None
 
 
+def _text_key(key: str) -> str:
+    """A key as PostgreSQL text, which cannot hold NUL (the service joins scope and key with
+    one): escaped one-to-one, backslashes first."""
+    return key.replace("\\", "\\\\").replace("\x00", "\\0")
+
+
 class PostgresIdempotency(IdempotencyRecords):
     def __init__(self, db: PostgresDatabase):
         self.pool = db.pool
@@ -454,14 +460,14 @@ class PostgresIdempotency(IdempotencyRecords):
     def get(self, key: str) -> tuple[str, int, bytes] | None:
         with self.pool.connection() as conn:
             row = conn.execute("SELECT fingerprint, status, body FROM idempotency WHERE key = %s",
-                               (key,)).fetchone()  # fmt: skip
+                               (_text_key(key),)).fetchone()  # fmt: skip
         return None if row is None else (row[0], int(row[1]), bytes(row[2]))
 
     def put(self, key: str, fingerprint: str, status: int, body: bytes, created: float) -> None:
         with self.pool.connection() as conn:
             conn.execute("INSERT INTO idempotency (key, fingerprint, status, body, created) "
                          "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING",
-                         (key, fingerprint, status, body, created))  # fmt: skip
+                         (_text_key(key), fingerprint, status, body, created))  # fmt: skip
 
     def purge(self, before: float) -> int:
         with self.pool.connection() as conn:

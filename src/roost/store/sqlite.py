@@ -13,6 +13,7 @@ leaves it at the old version.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -403,16 +404,19 @@ class SQLiteChanges(ChangeLog):
 
     def __init__(self, path: Path):
         self.conn = connect(path, readonly=True)
+        self._lock = threading.Lock()  # the background wait and request threads share it
         self._closed = False
 
     def head(self) -> int:
-        return self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
+        with self._lock:
+            return self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
 
     def since(self, seq: int, limit: int = 1000) -> list[Change]:
-        rows = self.conn.execute(
-            "SELECT seq, origin, kind, body FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
-            (seq, limit),
-        ).fetchall()
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT seq, origin, kind, body FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+                (seq, limit),
+            ).fetchall()
         return [Change(s, o, k, orjson.loads(b)) for s, o, k, b in rows]
 
     def wait(self, timeout: float) -> None:
@@ -425,9 +429,10 @@ class SQLiteChanges(ChangeLog):
                 return
 
     def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self.conn.close()
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self.conn.close()
 
 
 _IDEMPOTENCY = """

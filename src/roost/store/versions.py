@@ -300,6 +300,11 @@ class VersionStore:
             self._cat.log(sql, "aliases", {"alias": name})
         return self.info(prev)
 
+    def announce_reload(self) -> None:
+        """Tell every process serving this home to read it again (a change log entry)."""
+        with self._cat.write() as sql:
+            self._cat.log(sql, "all", {})
+
     # --- removal -----------------------------------------------------------------------
     def delete(self, ref: str) -> str:
         """Delete one version; refused while an alias points to it. Returns its id."""
