@@ -17,6 +17,12 @@ cache only: search still keeps the vectors of the last 1,024 distinct queries.
     python bench/serve.py --home ./.roost          # a home built by `roost demo --no-serve`
     python bench/serve.py                          # builds one in bench/out/serve-home first
     python bench/serve.py --append                 # also append the figures to docs/benchmarks.md
+    python bench/serve.py --workers 2              # uncached /recommend: 2 workers vs 1, vs bare
+
+With ``--workers N`` (N > 1) the servers are: the bare app and Roost with its result cache
+off, each with N uvicorn workers behind one port, and Roost with the cache off and one
+worker; the figures are uncached /recommend req/s with N workers against one, and against
+the bare app with the same number of workers.
 """
 
 from __future__ import annotations
@@ -63,19 +69,26 @@ def bare_app():
 
 
 SERVERS = ("bare", "roost", "roost-cached")
+WORKER_SERVERS = ("bare", "roost", "roost-1")  # with --workers N: N, N and 1 workers
 
 
-def serve(kind: str, port: int, home: str) -> None:
+def serve(kind: str, port: int, home: str, workers: int = 1) -> None:
     import uvicorn
 
-    if kind == "bare":
-        app = bare_app()
-    else:
-        from roost.service import ServiceSettings, create_app
+    from roost.service import ServiceSettings, create_app
 
-        ttl = 30.0 if kind == "roost-cached" else 0.0
-        app = create_app(ServiceSettings.from_env(home, cache_ttl=ttl))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    settings = ServiceSettings.from_env(home, cache_ttl=30.0 if kind == "roost-cached" else 0.0)
+    if kind == "roost-1":
+        workers = 1
+    run = {"host": "127.0.0.1", "port": port, "log_level": "warning", "access_log": False}
+    if workers > 1:  # uvicorn's workers import the app by name, each in its own process
+        from roost.service.app import SETTINGS_ENV
+
+        os.environ[SETTINGS_ENV] = settings.to_json()
+        target = "serve:bare_app" if kind == "bare" else "roost.service.app:app_from_env"
+        uvicorn.run(target, factory=True, workers=workers, **run)
+        return
+    uvicorn.run(bare_app() if kind == "bare" else create_app(settings), **run)
 
 
 def free_port() -> int:
@@ -84,7 +97,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(kind: str, home: str) -> tuple[subprocess.Popen, str]:
+def start(kind: str, home: str, workers: int = 1) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {
         **os.environ,
@@ -93,8 +106,9 @@ def start(kind: str, home: str) -> tuple[subprocess.Popen, str]:
         "MKL_NUM_THREADS": "1",
     }
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve", kind, "--port", str(port), "--home", home], env=env
-    )
+        [sys.executable, __file__, "--serve", kind, "--port", str(port), "--home", home,
+         "--workers", str(workers)], env=env,
+    )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     import httpx
 
@@ -216,13 +230,10 @@ def build_home(path: Path) -> Path:
     """The bundled MovieTweetings catalog with the default versions, built once."""
     from roost.data import datasets
     from roost.engine import build_default
-    from roost.store import open_store
+    from roost.store import Home, open_store
 
-    if (
-        (path / "roost.db").exists()
-        and (path / "versions").is_dir()
-        and any((path / "versions").iterdir())
-    ):
+    versions = Home.at(path).artifacts.versions
+    if Home.at(path).exists() and versions.is_dir() and any(versions.iterdir()):
         return path
     with open_store(path) as s:
         datasets.load("movietweetings").ingest(s)
@@ -250,18 +261,23 @@ def main() -> None:
     ap.add_argument(
         "--append", action="store_true", help="append the results to docs/benchmarks.md"
     )
-    ap.add_argument("--serve", choices=SERVERS, help=argparse.SUPPRESS)
+    ap.add_argument("--workers", type=int, default=1,
+                    help="serving processes per server (N > 1: uncached /recommend, N vs 1)")
+    ap.add_argument("--serve", choices=SERVERS + WORKER_SERVERS, help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        serve(args.serve, args.port, args.home)
+        serve(args.serve, args.port, args.home, args.workers)
         return
     home = str(Path(args.home).absolute()) if args.home else str(build_home(OUT / "serve-home"))
     from roost.service import KeyStore, ServiceSettings
 
-    keys = KeyStore(ServiceSettings.from_env(home).keys_path)
+    keys = KeyStore(ServiceSettings.from_env(home).key_records())
     key, record = keys.create("read", name="bench/serve.py")
     paths = workload(home, args.users)
+    kinds = WORKER_SERVERS if args.workers > 1 else SERVERS
+    if args.workers > 1:  # the figure asked for: uncached /recommend
+        paths = {"recommend": paths["recommend"]}
     load_before = os.getloadavg()[0]
     # All three servers run at once and take turns, round after round: a shared machine's
     # speed drifts over minutes, and a ratio taken within a round (seconds apart) is not
@@ -269,14 +285,14 @@ def main() -> None:
     runs: dict[tuple[str, str], list[dict]] = {}
     servers: dict[str, tuple[subprocess.Popen, str]] = {}
     try:
-        for kind in SERVERS:
-            servers[kind] = start(kind, home)
-        headers = {kind: {"X-API-Key": key} if kind != "bare" else {} for kind in SERVERS}
+        for kind in kinds:
+            servers[kind] = start(kind, home, args.workers)
+        headers = {kind: {"X-API-Key": key} if kind != "bare" else {} for kind in kinds}
         for kind, (_, base) in servers.items():
             for ps in paths.values():
                 asyncio.run(drive(base, ps, headers[kind], args.clients, args.warmup))
         for rnd in range(args.rounds):
-            order = SERVERS[rnd % 3 :] + SERVERS[: rnd % 3]  # who goes first rotates
+            order = kinds[rnd % 3 :] + kinds[: rnd % 3]  # who goes first rotates
             for endpoint, ps in paths.items():
                 for kind in order:
                     base = servers[kind][1]
@@ -308,6 +324,9 @@ def main() -> None:
         if kind != "bare":
             hits, misses = sum(r["hits"] for r in rs), sum(r["misses"] for r in rs)
             results[(kind, endpoint)]["hit_rate"] = hits / max(hits + misses, 1)
+    if args.workers > 1:
+        report_workers(args, home, runs, results, load_before)
+        return
     engine_ms = in_process(home, paths)
     load_after = os.getloadavg()[0]
     rows = ["| endpoint | server | requests | errors | req/s (median) | p50 (ms) | p99 (ms) | cache hits | Roost / bare, median of rounds (min-max) |",
@@ -352,6 +371,26 @@ def main() -> None:
             "python bench/serve.py " + " ".join(sys.argv[1:]),
             body,
         )
+
+
+def report_workers(args, home: str, runs: dict, results: dict, load_before: float) -> None:
+    w = args.workers
+    scale = [r["rps"] / one["rps"] for r, one in
+             zip(runs[("roost", "recommend")], runs[("roost-1", "recommend")], strict=True)]  # fmt: skip
+    names = {"bare": f"bare, {w} workers", "roost": f"roost, cache off, {w} workers",
+             "roost-1": "roost, cache off, 1 worker"}  # fmt: skip
+    rows = ["| endpoint | server | requests | errors | req/s (median) | p50 (ms) | p99 (ms) | Roost / bare (same workers), median of rounds (min-max) |",
+            "|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for kind in WORKER_SERVERS:
+        r = results[(kind, "recommend")]
+        ratio = "" if kind != "roost" else f"{r['ratio']:.3f}x ({min(r['ratios']):.2f}-{max(r['ratios']):.2f})"
+        rows.append(f"| /recommend | {names[kind]} | {r['requests']} | {r['errors']} | {r['rps']:.0f} | "
+                    f"{r['p50']:.1f} | {r['p99']:.1f} | {ratio} |")  # fmt: skip
+    table = "\n".join(rows)
+    table += (f"\n\nRoost, cache off: {w} workers / 1 worker = {np.median(scale):.2f}x "
+              f"(median of rounds; {min(scale):.2f}-{max(scale):.2f}).")  # fmt: skip
+    print(table)
+    print(f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
 
 
 if __name__ == "__main__":

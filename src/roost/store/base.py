@@ -233,6 +233,10 @@ class ChangeLog(ABC):
         """Return when a change may have been committed, or after ``timeout`` seconds."""
 
     @abstractmethod
+    def interrupt(self) -> None:
+        """Make a :meth:`wait` in another thread return now (before closing)."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
 

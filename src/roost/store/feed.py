@@ -51,7 +51,9 @@ def write_body(kind: str, table: pa.Table) -> tuple[str, dict[str, Any]] | None:
     return None  # users: nothing that a serving process keeps changes
 
 
-def delete_body(kind: str, keys: list[tuple[str, ...]]) -> tuple[str, dict[str, Any]]:
+def delete_body(kind: str, keys: list[tuple[str, ...]]) -> tuple[str, dict[str, Any]] | None:
+    if kind == "users":
+        return None  # no serving process keeps users apart from their events
     if len(keys) > MAX_KEYS or kind not in ("items", "follows"):
         return ("all", {})
     if kind == "items":
@@ -171,6 +173,7 @@ class Follower:
 
     def close(self) -> None:
         self._stop.set()
+        self.log.interrupt()
         if self._thread is not None:
             self._thread.join(timeout=self.poll + 5)
         self.log.close()

@@ -70,7 +70,7 @@ class Home:
         for d in self.artifacts.folders():
             d.mkdir(parents=True, exist_ok=True)
         url = database or self.database
-        if url and scheme(url) != "sqlite":
+        if url and url != sqlite_url(self.artifacts.sqlite):
             _write_private(self.artifacts.database_url, url + "\n")
         return Home(self.path, url or self.database)
 

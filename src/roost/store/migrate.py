@@ -89,6 +89,8 @@ def copy_home(home: Home, to: str, *, progress: bool = False) -> dict[str, Any]:
         PostgresKeys(target).save(keys)
     copied["api_keys"] = len(keys)
     home.create(to)  # records the URL: from now on the home is the server's
+    # The shared head counted the SQLite log's entries; the server's log starts afresh.
+    home.artifacts.feed_head.unlink(missing_ok=True)
     for path in (home.artifacts.sqlite, home.artifacts.keys, home.artifacts.service_db):
         for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
             if p.exists():

@@ -466,6 +466,11 @@ class PostgresChanges(ChangeLog):
         for _ in self._listen.notifies(timeout=timeout, stop_after=1):
             pass
 
+    def interrupt(self) -> None:
+        if self._listen is not None:  # our own notification wakes the LISTEN (others' too:
+            with self.pool.connection() as conn:  # they look, find nothing new, wait again)
+                conn.execute(f"NOTIFY {CHANNEL}")
+
     def close(self) -> None:
         if self._listen is not None:
             self._listen.close()

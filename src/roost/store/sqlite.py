@@ -406,6 +406,7 @@ class SQLiteChanges(ChangeLog):
         self.conn = connect(path, readonly=True)
         self._lock = threading.Lock()  # the background wait and request threads share it
         self._closed = False
+        self._woken = threading.Event()
 
     def head(self) -> int:
         with self._lock:
@@ -424,9 +425,13 @@ class SQLiteChanges(ChangeLog):
         deadline = time.monotonic() + timeout
         start = self.head()
         while (left := deadline - time.monotonic()) > 0:
-            time.sleep(min(0.05, left))
+            if self._woken.wait(min(0.05, left)):
+                return
             if self.head() != start:
                 return
+
+    def interrupt(self) -> None:
+        self._woken.set()
 
     def close(self) -> None:
         with self._lock:
