@@ -72,7 +72,10 @@ class PgServer:
     """One throwaway server. ``start()`` returns self; ``stop()`` removes everything."""
 
     def __init__(self, folder: str | Path | None = None):
-        self.folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="roost-pg-"))
+        # As root the server runs as another user, who must reach the folder: /tmp is open
+        # to all, a TMPDIR under /root may not be.
+        where = "/tmp" if os.geteuid() == 0 and os.path.isdir("/tmp") else None
+        self.folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="roost-pg-", dir=where))
         self.data = self.folder / "data"
         self.port = 0
         self.bin = binaries()

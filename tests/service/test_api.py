@@ -40,8 +40,11 @@ def like(c, user, item, key="k", **event):
 
 # --- health ---------------------------------------------------------------------------------
 def test_health(api):
-    assert api.get("/health/live").json() == {"ok": True, "problems": []}
+    import os
+
+    assert api.get("/health/live").json() == {"ok": True, "problems": [], "worker": os.getpid()}
     assert api.get("/health/ready").status_code == 200
+    assert api.get("/health/ready").json()["worker"] == os.getpid()  # the app runs in this process
 
 
 def test_ready_is_503_when_the_engine_cannot_open(template, tmp_path):

@@ -174,17 +174,21 @@ def test_a_killed_worker_loses_no_acknowledged_event(served):
     threads = [threading.Thread(target=load, args=(n,)) for n in range(4)]
     for t in threads:
         t.start()
-    while len(acked) < 40:
-        time.sleep(0.05)
     victim = served.workers[0]
-    os.kill(victim, signal.SIGKILL)
-    killed.set()
-    deadline = time.monotonic() + 120
-    while after_kill["ok"] < 40 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    stop.set()
-    for t in threads:
-        t.join()
+    try:
+        deadline = time.monotonic() + 120
+        while len(acked) < 40 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(acked) >= 40, "the workers acknowledged too few events before the kill"
+        os.kill(victim, signal.SIGKILL)
+        killed.set()
+        deadline = time.monotonic() + 120
+        while after_kill["ok"] < 40 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
     assert after_kill["ok"] >= 40, "the surviving worker stopped serving"
     c, pid = served.pinned(other_than=victim)
     assert c.get("/recommend/wren").status_code == 200
