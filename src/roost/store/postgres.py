@@ -20,6 +20,7 @@ and applied under an advisory lock, so two first opens of a database do not coll
 from __future__ import annotations
 
 import io
+import logging
 import os
 import threading
 import time
@@ -144,8 +145,14 @@ def close_pools(url: str | None = None) -> None:
         keys = [k for k in _POOLS if k[0] == os.getpid() and url in (None, k[1])]
         pools = [_POOLS.pop(k) for k in keys]
         _MIGRATED.difference_update(keys)
-    for p in pools:
-        p.close(timeout=0)
+    quiet = logging.getLogger("psycopg.pool")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # "couldn't stop thread within 0 seconds": they stop later
+    try:
+        for p in pools:
+            p.close(timeout=0)
+    finally:
+        quiet.setLevel(level)
 
 
 class _Tx:
