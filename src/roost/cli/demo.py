@@ -64,7 +64,7 @@ def demo(
     board = leaderboard(catalog, "time", quick=True, progress=show, dataset="movietweetings")
     from roost.evaluate.report import write as write_board
 
-    write_board(board, h.path / "eval" / "demo")  # the web app's dashboard shows it
+    write_board(board, h.artifacts.evaluation("demo"))  # the web app's dashboard shows it
 
     with open_engine() as engine:
         result = engine.recommend(info["sample_user"], k=5, explain=True)

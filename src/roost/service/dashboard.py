@@ -31,6 +31,7 @@ import numpy as np
 from roost.monitor.latency import read_history
 from roost.service.api_versions import index_figures
 from roost.service.runtime import Runtime
+from roost.store.artifacts import Artifacts
 
 WINDOWS = 8
 SHOWN_STAGES = 6  # endpoints with the most requests
@@ -40,7 +41,8 @@ _drift_lock = threading.Lock()
 
 def latest_leaderboard(home: Path) -> tuple[Path, dict] | None:
     """The newest readable ``leaderboard.json`` under ``<home>/eval/``."""
-    found = sorted((home / "eval").glob("*/leaderboard.json"), key=lambda p: p.stat().st_mtime)
+    found = sorted(Artifacts(Path(home)).evaluations.glob("*/leaderboard.json"),
+                   key=lambda p: p.stat().st_mtime)  # fmt: skip
     for path in reversed(found):
         try:
             doc = json.loads(path.read_text())

@@ -13,6 +13,7 @@ joining ``home / "indexes" / ...`` themselves, so the layout is written down onc
     <home>/rankers/              the trained ranker
     <home>/rejects/              rows refused by ``ingest --on-error skip``
     <home>/metrics/latency.json  latency figures (``roost stats --latency``)
+    <home>/eval/<name>/          saved leaderboards (the web app's dashboard reads them)
     <home>/service.db            idempotency records of the service (SQLite homes)
     <home>/keys.json             API keys, salted hashes (SQLite homes)
     <home>/feed.head             the change log's head, for serving processes on this machine
@@ -66,6 +67,14 @@ class Artifacts:
 
     def rejects_of(self, source: str | Path) -> Path:
         return self.rejects / f"{Path(source).name}.rejects.jsonl"
+
+    @property
+    def evaluations(self) -> Path:
+        """Saved leaderboards, one folder each (``<home>/eval/<name>/leaderboard.json``)."""
+        return self.root / "eval"
+
+    def evaluation(self, name: str) -> Path:
+        return self.evaluations / name
 
     @property
     def latency(self) -> Path:
